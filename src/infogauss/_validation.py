@@ -1,0 +1,121 @@
+"""Input checks shared by the functional core and the estimators.
+
+Errors name the argument and say what was expected and what came, e.g.
+"`X` must be a 2-D array of shape (n_samples, n_features), got an array of shape (5,)".
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def reject_device_tensor(X: Any, name: str = "X") -> None:
+    """Refuse an accelerator tensor (torch/cupy/jax on a GPU) with a clear TypeError.
+
+    numpy estimators never copy data off a device behind the user's back.
+    """
+    device = getattr(X, "device", None)
+    if device is None or isinstance(X, np.ndarray):
+        return
+    kind = getattr(device, "type", None) or str(device)
+    if str(kind).lower() not in ("cpu", "tfrt_cpu_0"):
+        raise TypeError(
+            f"`{name}` is a {type(X).__module__}.{type(X).__name__} on device {device!s}; "
+            "infogauss's Gaussian estimators take CPU arrays: move it first "
+            "(e.g. `x.detach().cpu().numpy()`; `infogauss.contrastive.embed` returns such arrays)"
+        )
+
+
+def check_float_array(
+    X: Any,
+    name: str = "X",
+    *,
+    ndim: int = 2,
+    dtype: Any = None,
+    min_rows: int = 1,
+    n_features: int | None = None,
+    finite: bool = True,
+) -> np.ndarray:
+    """Return ``X`` as a float32/float64 ndarray of the given ``ndim``.
+
+    ``dtype=None`` keeps float32 and float64 and converts integers, booleans and other
+    real types to float64. Complex, object and string data are refused. With
+    ``finite=True`` NaN and infinity are refused too (checked block by block, so no
+    array-sized temporary is made); callers that pass ``finite=False`` check their outputs.
+    """
+    reject_device_tensor(X, name)
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"`{name}` must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold numbers (a numeric dtype), got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        shape = "(n_samples, n_features)" if ndim == 2 else f"with {ndim} dimension(s)"
+        raise ValueError(
+            f"`{name}` must be a {ndim}-D array {shape}, got an array of shape {arr.shape}"
+            + (" (reshape a single sample with x.reshape(1, -1))" if arr.ndim == 1 and ndim == 2 else "")
+        )
+    if dtype is None:
+        target = arr.dtype if arr.dtype in FLOAT_DTYPES else np.float64
+    else:
+        target = np.dtype(dtype)
+    arr = np.asarray(arr, dtype=target)
+    if arr.shape[0] < min_rows:
+        raise ValueError(
+            f"`{name}` must have at least {min_rows} row(s) (samples), got {arr.shape[0]}"
+        )
+    if ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"`{name}` must have at least 1 feature (column), got 0")
+    if n_features is not None and ndim == 2 and arr.shape[1] != n_features:
+        raise ValueError(
+            f"`{name}` has {arr.shape[1]} features, but the model is expecting {n_features}"
+        )
+    if finite and not all_finite(arr):
+        raise ValueError(f"`{name}` contains NaN or infinity; remove or impute them first")
+    return arr
+
+
+def all_finite(arr: np.ndarray, block_rows: int = 65536) -> bool:
+    """True when every value is finite (scans in row blocks to bound memory)."""
+    if arr.dtype.kind in "biu":
+        return True
+    if arr.ndim < 2 or arr.shape[0] <= block_rows:
+        return bool(np.isfinite(arr).all())
+    return all(bool(np.isfinite(arr[i : i + block_rows]).all()) for i in range(0, arr.shape[0], block_rows))
+
+
+def nonfinite_error(name: str, row: int) -> ValueError:
+    return ValueError(
+        f"`{name}` contains NaN or infinity (first at row {row}), or values too large for the "
+        "compute dtype; remove or impute them first"
+    )
+
+
+def check_probability(value: Any, name: str, *, open_left: bool = True, open_right: bool = True) -> float:
+    """Return ``value`` as a float inside (0, 1) (bounds open or closed as asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
+    v = float(value)
+    lo_ok = v > 0 if open_left else v >= 0
+    hi_ok = v < 1 if open_right else v <= 1
+    if not (lo_ok and hi_ok and np.isfinite(v)):
+        lo = "(" if open_left else "["
+        hi = ")" if open_right else "]"
+        raise ValueError(f"`{name}` must lie in {lo}0, 1{hi}, got {value!r}")
+    return v
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """Return ``value`` as an int >= ``minimum`` (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    return int(value)

@@ -1,0 +1,3 @@
+"""OOD-detection metrics (see infogauss.metrics)."""
+
+__all__: list[str] = []
