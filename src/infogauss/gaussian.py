@@ -138,26 +138,33 @@ def iter_chunks(n_rows: int, chunk_size: int) -> Iterator[slice]:
         yield slice(start, min(start + chunk_size, n_rows))
 
 
-def _stats_of_block(block: np.ndarray) -> GaussianStats:
-    """Statistics of one in-memory block (float64 arithmetic throughout)."""
-    x = np.asarray(block, dtype=np.float64)
-    n = x.shape[0]
-    mean = x.sum(axis=0) / n
-    y = x - mean
-    # A second pass removes the rounding of the first mean (matters for data with a
-    # large offset, e.g. mean 1e4 and std 1).
-    corr = y.sum(axis=0) / n
-    if np.any(corr):
-        mean = mean + corr
-        y -= corr
+def _stats_of_block(block: np.ndarray, name: str) -> GaussianStats:
+    """Statistics of one in-memory block (float64 arithmetic throughout).
+
+    Finiteness is checked on the block's mean and fourth moment (any NaN/inf, or a value
+    whose powers overflow, makes them non-finite), so valid data pay no extra pass.
+    """
+    y = np.array(block, dtype=np.float64, order="C", copy=True)
+    n = y.shape[0]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite input raises below
+        mean = y.mean(axis=0)  # pairwise summation: accurate even with a large offset
+        y -= mean
+        r = np.einsum("ij,ij->i", y, y)
+        fourth = float(r @ r)
+    if not (np.isfinite(mean).all() and np.isfinite(fourth)):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(block, dtype=np.float64)).all(axis=1))
+        where = f" (first at row {bad[0]} of the block)" if bad.size else ""
+        raise ValueError(
+            f"`{name}` contains NaN or infinity{where}, or values too large to square in "
+            "float64; remove or rescale them first"
+        )
     scatter = y.T @ y
-    r = np.einsum("ij,ij->i", y, y)
     return GaussianStats(
         n=n,
         mean=mean,
         scatter=(scatter + scatter.T) * 0.5,
         third=y.T @ r,
-        fourth=float(r @ r),
+        fourth=fourth,
     )
 
 
@@ -206,7 +213,8 @@ def stats_from_chunks(
     width = None
     dtype = None
     for i, block in enumerate(chunks):
-        arr = check_float_array(block, f"{name}[{i}]" if blocks else name)
+        label = f"{name}[{i}]" if blocks else name
+        arr = check_float_array(block, label, finite=False)
         if width is None:
             width, dtype = arr.shape[1], arr.dtype
         elif arr.shape[1] != width:
@@ -219,7 +227,7 @@ def stats_from_chunks(
                 f"`{name}[{i}]` has dtype {arr.dtype}, but earlier blocks had {dtype}; "
                 "mixed dtypes across blocks are refused (cast them to one dtype first)"
             )
-        s = _stats_of_block(arr)
+        s = _stats_of_block(arr, label)
         total = s if total is None else merge_stats(total, s)
     if total is None:
         raise ValueError(f"`{name}` yielded no data (need at least one non-empty block)")
@@ -475,12 +483,13 @@ def mahalanobis_sq(
     if np.any(cen.rest):
         offset = linalg.solve_triangular(chol, cen.rest, lower=True).astype(dt)
     out = np.empty(X.shape[0], dtype=np.float64)
-    for sl in iter_chunks(X.shape[0], chunk):
-        Z = _solve_lower_rows(L, cen.block(X, sl))
-        if offset is not None:
-            Z -= offset
-        out[sl] = np.einsum("ij,ij->i", Z, Z)
-        _check_block(out[sl], sl)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows raise below
+        for sl in iter_chunks(X.shape[0], chunk):
+            Z = _solve_lower_rows(L, cen.block(X, sl))
+            if offset is not None:
+                Z -= offset
+            out[sl] = np.einsum("ij,ij->i", Z, Z)
+            _check_block(out[sl], sl)
     return out
 
 
@@ -530,11 +539,11 @@ def whitening_matrix(
     chol : ndarray of shape (d, d), optional
         Its lower Cholesky factor (used by ``method="cholesky"``).
     method : {"zca", "pca", "cholesky"}
-        ``"zca"``: ``W = U Λ^{-1/2} Uᵀ`` (closest whitened vectors to the originals);
-        ``"pca"``: ``W = U_k Λ_k^{-1/2}``, components by decreasing variance, optionally
-        truncated to ``n_components``; ``"cholesky"``: ``W = L^{-T}`` (triangular solve).
+        ``"zca"``: ``W = U_k Λ_k^{-1/2} U_kᵀ`` (closest whitened vectors to the originals;
+        d columns, rank k); ``"pca"``: ``W = U_k Λ_k^{-1/2}``, components by decreasing
+        variance (k columns); ``"cholesky"``: ``W = L^{-T}`` (full rank only).
     n_components : int, optional
-        Keep this many leading components (``"pca"`` only).
+        Rank ``k``: keep this many leading components (default: all ``d``).
 
     Returns
     -------
@@ -544,10 +553,10 @@ def whitening_matrix(
         raise ValueError(f"`whiten` must be one of {WHITENING_METHODS}, got {method!r}")
     d = covariance.shape[0]
     if n_components is not None:
-        if method != "pca":
+        if method == "cholesky":
             raise ValueError(
-                f"`n_components` truncates PCA whitening only; got n_components={n_components} "
-                f"with whiten={method!r} (use whiten='pca')"
+                f"`n_components` truncates PCA or ZCA whitening; got n_components={n_components} "
+                "with whiten='cholesky' (use whiten='pca' or 'zca')"
             )
         if not (1 <= n_components <= d):
             raise ValueError(f"`n_components` must be in [1, {d}], got {n_components}")
@@ -564,11 +573,11 @@ def whitening_matrix(
     # fix the sign of each eigenvector (largest-magnitude entry positive) for reproducibility
     signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(d)])
     evecs = evecs * np.where(signs == 0, 1.0, signs)
-    scaled = evecs / np.sqrt(evals)
-    if method == "zca":
-        return scaled @ evecs.T
     k = d if n_components is None else n_components
-    return np.ascontiguousarray(scaled[:, :k])
+    scaled = evecs[:, :k] / np.sqrt(evals[:k])
+    if method == "zca":
+        return scaled @ evecs[:, :k].T
+    return np.ascontiguousarray(scaled)
 
 
 def whiten(
@@ -590,11 +599,12 @@ def whiten(
     cen = _Centering(location, dt)
     offset = (cen.rest @ W).astype(dt) if np.any(cen.rest) else None
     out = np.empty((X.shape[0], W.shape[1]), dtype=dt)
-    for sl in iter_chunks(X.shape[0], chunk):
-        np.matmul(cen.block(X, sl), Wd, out=out[sl])
-        if offset is not None:
-            out[sl] -= offset
-        _check_block(out[sl], sl)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows raise below
+        for sl in iter_chunks(X.shape[0], chunk):
+            np.matmul(cen.block(X, sl), Wd, out=out[sl])
+            if offset is not None:
+                out[sl] -= offset
+            _check_block(out[sl], sl)
     return out
 
 

@@ -46,7 +46,9 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     whiten : {"zca", "pca", "cholesky"}, default="zca"
         Whitening used by :meth:`transform`.
     n_components : int, optional
-        Keep this many principal components in :meth:`transform` (``whiten="pca"`` only).
+        Rank of the whitening in :meth:`transform`: keep this many principal components
+        (``whiten="pca"`` returns that many columns, ``"zca"`` rotates them back to the
+        input axes; not for ``"cholesky"``). Default: full rank.
     dtype : {None, "float32", "float64"}, default=None
         Compute precision for scoring and transforms. None follows the input: float32 input
         is scored in float32 (within 1e-4 relative of float64, tested), anything else in
@@ -109,10 +111,26 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if self.dtype is not None:
             core._compute_dtype(np.empty(0), self.dtype)
 
-    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
+    def _validate_X(self, X: Any, *, reset: bool, min_samples: int) -> np.ndarray:
+        """Shape/dtype checks; finiteness is checked block by block by the core."""
         reject_device_tensor(X, "X")
+        if isinstance(X, np.memmap) and X.ndim == 2 and X.dtype in (np.float32, np.float64):
+            # never read a memory-mapped file whole: the core streams it in blocks
+            if not reset and X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input"
+                )
+            if X.shape[0] < min_samples:
+                raise ValueError(f"Found array with {X.shape[0]} sample(s); a minimum of {min_samples} is required")
+            if reset:
+                self.n_features_in_ = X.shape[1]
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            return X
         return validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1 if not reset else 2
+            self, X, reset=reset, dtype=[np.float64, np.float32],
+            ensure_min_samples=min_samples, ensure_all_finite=False,
         )
 
     def fit(self, X: Any, y: Any = None) -> GaussianModel:
@@ -129,7 +147,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self
         """
         self._validate_params_()
-        X = self._validate_X(X, reset=True)
+        X = self._validate_X(X, reset=True, min_samples=2)
         stats = core.stats_from_array(X, chunk_size=self.chunk_size)
         return self._set_from_stats(stats)
 
@@ -148,6 +166,11 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """Add a batch of samples to the statistics and refit (exactly equal to one-shot ``fit``
         on all data seen so far, up to float64 rounding).
 
+        Batches of any size, a single row included, are accepted; until the statistics can
+        define a Gaussian (2 samples, or more samples than features for
+        ``shrinkage="empirical"``) the model stays unfitted and scoring raises
+        ``NotFittedError``.
+
         Returns
         -------
         self
@@ -155,15 +178,19 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         first = not hasattr(self, "_stats")
         if first:
             self._validate_params_()
-        reject_device_tensor(X, "X")
-        X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        X = self._validate_X(X, reset=first, min_samples=1)
         stats = core.stats_from_array(X, chunk_size=self.chunk_size)
         if not first:
             stats = core.merge_stats(self._stats, stats)
-        return self._set_from_stats(stats)
+        return self._set_from_stats(stats, strict=False)
 
-    def _set_from_stats(self, stats: core.GaussianStats) -> GaussianModel:
+    def _set_from_stats(self, stats: core.GaussianStats, *, strict: bool = True) -> GaussianModel:
         n, d = stats.n, stats.n_features
+        if not strict and (n < 2 or (self.shrinkage == "empirical" and n <= d)):
+            # partial_fit: keep the statistics; the model exists once there is enough data
+            self._stats = stats
+            self.n_samples_seen_ = n
+            return self
         if n < 2:
             raise ValueError(
                 f"a Gaussian needs at least 2 samples, got n_samples = {n}; "
@@ -198,17 +225,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     # ------------------------------------------------------------------ scoring
     def _check_X_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "cholesky_")
-        reject_device_tensor(X, "X")
-        if isinstance(X, np.memmap) and X.ndim == 2 and X.dtype in (np.float32, np.float64):
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input"
-                )
-            return X  # scored block by block, never read whole
-        return validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite=False
-        )
+        return self._validate_X(X, reset=False, min_samples=1)
 
     def mahalanobis(self, X: Any) -> np.ndarray:
         """**Squared** Mahalanobis distances to ``location_`` under ``covariance_``.
@@ -294,7 +311,9 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.transformer_tags.preserves_dtype = (
+            ["float64", "float32"] if self.dtype is None else [str(np.dtype(self.dtype))]
+        )
         return tags
 
     # ------------------------------------------------------------------ persistence

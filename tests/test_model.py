@@ -1,0 +1,310 @@
+"""GaussianModel: scikit-learn contract, streaming, persistence and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.base import clone
+from sklearn.covariance import EmpiricalCovariance
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from infogauss import GaussianModel
+from tests.conftest import correlated_gaussian
+
+
+@parametrize_with_checks(
+    [
+        GaussianModel(),
+        GaussianModel(shrinkage="oas", whiten="pca"),
+        GaussianModel(shrinkage=0.1, whiten="pca", chunk_size=7, dtype="float32"),
+    ]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("shrinkage", ["empirical", "ledoit_wolf", "oas", 0.3, "diagonal"])
+def test_partial_fit_equals_fit(rng, shrinkage):
+    X = correlated_gaussian(rng, 600, 20, offset=2.0)
+    one = GaussianModel(shrinkage=shrinkage).fit(X)
+    many = GaussianModel(shrinkage=shrinkage)
+    for part in np.split(X, [1, 5, 50, 51, 300]):
+        many.partial_fit(part)
+    assert many.n_samples_seen_ == 600
+    np.testing.assert_allclose(many.location_, one.location_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(many.covariance_, one.covariance_, rtol=0, atol=1e-10)
+    if shrinkage != "diagonal":
+        assert abs(many.shrinkage_ - one.shrinkage_) <= 1e-10
+
+
+def test_partial_fit_single_rows_then_score(rng):
+    X = correlated_gaussian(rng, 30, 3)
+    from sklearn.exceptions import NotFittedError
+
+    m = GaussianModel(shrinkage="empirical")
+    m.partial_fit(X[:1])  # one row is kept, but defines no Gaussian yet
+    with pytest.raises(NotFittedError):
+        m.score_samples(X)
+    for row in X[1:]:
+        m.partial_fit(row[None, :])
+    ref = GaussianModel(shrinkage="empirical").fit(X)
+    np.testing.assert_allclose(m.covariance_, ref.covariance_, atol=1e-12)
+
+
+def test_mahalanobis_is_squared_and_matches_sklearn(rng):
+    X = correlated_gaussian(rng, 300, 8)
+    m = GaussianModel(shrinkage="empirical").fit(X)
+    np.testing.assert_allclose(m.mahalanobis(X), EmpiricalCovariance().fit(X).mahalanobis(X), rtol=1e-9)
+    np.testing.assert_allclose(
+        m.score_samples(X), stats.multivariate_normal(m.location_, m.covariance_).logpdf(X), rtol=1e-9
+    )
+    assert m.entropy() == pytest.approx(stats.multivariate_normal(m.location_, m.covariance_).entropy())
+
+
+def test_scoring_is_per_sample(rng):
+    X = correlated_gaussian(rng, 200, 6)
+    m = GaussianModel(chunk_size=16).fit(X)
+    Q = correlated_gaussian(rng, 37, 6)
+    batch = m.score_samples(Q)
+    rows = np.array([m.score_samples(q[None, :])[0] for q in Q])
+    np.testing.assert_allclose(batch, rows, rtol=1e-13)
+    np.testing.assert_allclose(m.transform(Q)[5], m.transform(Q[5:6])[0], rtol=1e-13)
+
+
+def test_float32_model_path(rng):
+    X = correlated_gaussian(rng, 3000, 32, offset=1e4).astype(np.float32)
+    m32 = GaussianModel().fit(X)
+    m64 = GaussianModel().fit(X.astype(np.float64))
+    np.testing.assert_allclose(m32.covariance_, m64.covariance_, rtol=1e-12)
+    np.testing.assert_allclose(m32.mahalanobis(X), m64.mahalanobis(X.astype(np.float64)), rtol=1e-4)
+    assert m32.transform(X).dtype == np.float32
+    assert GaussianModel(dtype="float64").fit(X).transform(X).dtype == np.float64
+
+
+def test_pvalues_method(rng):
+    X = rng.standard_normal((2000, 20))
+    m = GaussianModel(shrinkage="empirical").fit(X)
+    p = m.pvalues(rng.standard_normal((2000, 20)))
+    assert stats.kstest(p, "uniform").pvalue > 1e-3
+    pb = m.pvalues(X, method="beta")
+    assert stats.kstest(pb, "uniform").pvalue > 1e-3
+    with pytest.raises(ValueError, match="method"):
+        m.pvalues(X, method="exact")
+
+
+def test_sample_and_pipeline(rng):
+    X = correlated_gaussian(rng, 500, 4)
+    m = GaussianModel().fit(X)
+    S = m.sample(20000, random_state=0)
+    np.testing.assert_allclose(S.mean(0), m.location_, atol=0.05)
+    pipe = make_pipeline(StandardScaler(), GaussianModel()).fit(X)
+    assert pipe.score_samples(X[:3]).shape == (3,)
+    assert clone(m).get_params() == m.get_params()
+    assert m.get_feature_names_out().tolist()[:2] == ["gaussianmodel0", "gaussianmodel1"]
+
+
+# ------------------------------------------------------------------ persistence
+def test_save_load_round_trip_bit_exact(rng, tmp_path):
+    X = correlated_gaussian(rng, 300, 9)
+    m = GaussianModel(shrinkage="oas", whiten="pca", n_components=4, dtype="float32").fit(X)
+    path = m.save(tmp_path / "model.npz")
+    back = GaussianModel.load(path)
+    for key in ("location_", "covariance_", "cholesky_", "whitening_"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(m, key))
+    assert back.get_params() == {**m.get_params(), "dtype": "float32"}
+    assert back.shrinkage_ == m.shrinkage_
+    np.testing.assert_array_equal(back.score_samples(X), m.score_samples(X))
+    # statistics travel too: streaming can continue after a reload
+    more = correlated_gaussian(rng, 50, 9)
+    np.testing.assert_array_equal(back.partial_fit(more).covariance_, m.partial_fit(more).covariance_)
+
+
+def test_save_writes_no_pickle(rng, tmp_path):
+    m = GaussianModel().fit(correlated_gaussian(rng, 50, 3))
+    path = m.save(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["__infogauss_meta__"][()]))
+        assert all(npz[k].dtype != object for k in npz.files)
+    assert meta["format_version"] == 1 and meta["infogauss_version"]
+
+
+def _rewrite(path, out, mutate):
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    mutate(arrays)
+    np.savez(out, **arrays)
+    return out
+
+
+def test_load_rejects_bad_files(rng, tmp_path):
+    m = GaussianModel().fit(correlated_gaussian(rng, 50, 3))
+    good = m.save(tmp_path / "good.npz")
+    raw = good.read_bytes()
+
+    with pytest.raises(FileNotFoundError):
+        GaussianModel.load(tmp_path / "missing.npz")
+
+    (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a readable infogauss model"):
+        GaussianModel.load(tmp_path / "trunc.npz")
+
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable infogauss model"):
+        GaussianModel.load(tmp_path / "text.npz")
+
+    np.savez(tmp_path / "other.npz", a=np.ones(3))
+    with pytest.raises(ValueError, match="not an infogauss model"):
+        GaussianModel.load(tmp_path / "other.npz")
+
+    def tamper(a):
+        a["location_"] = a["location_"] + 1e-3
+
+    with pytest.raises(ValueError, match="checksum"):
+        GaussianModel.load(_rewrite(good, tmp_path / "tampered.npz", tamper))
+
+    def future(a):
+        meta = json.loads(str(a["__infogauss_meta__"][()]))
+        meta["format_version"] = 99
+        a["__infogauss_meta__"] = np.array(json.dumps(meta))
+
+    with pytest.raises(ValueError, match="format 99.*upgrade"):
+        GaussianModel.load(_rewrite(good, tmp_path / "future.npz", future))
+
+    def reshape(a):
+        a["location_"] = np.zeros(4)
+        a["covariance_"] = np.eye(4)
+        meta = json.loads(str(a["__infogauss_meta__"][()]))
+        from infogauss.model import _ARRAY_KEYS, _digest
+
+        meta["sha256"] = _digest({k: a[k] for k in _ARRAY_KEYS})
+        a["__infogauss_meta__"] = np.array(json.dumps(meta))
+
+    with pytest.raises(ValueError, match="location_ has shape"):
+        GaussianModel.load(_rewrite(good, tmp_path / "shape.npz", reshape))
+
+    # a zip member flipped on disk is caught (CRC or checksum)
+    data = bytearray(raw)
+    with zipfile.ZipFile(good) as zf:
+        info = zf.getinfo("location_.npy")
+    pos = info.header_offset + 30 + len(info.filename) + 130
+    data[pos] ^= 0xFF
+    (tmp_path / "flipped.npz").write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        GaussianModel.load(tmp_path / "flipped.npz")
+
+
+def test_save_is_atomic_and_keeps_suffix(rng, tmp_path):
+    m = GaussianModel().fit(correlated_gaussian(rng, 50, 3))
+    path = m.save(tmp_path / "model.bin")
+    assert path.name == "model.bin" and path.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "X, exc, match",
+    [
+        (np.array([[1.0, np.nan], [2.0, 3.0], [0.0, 1.0]]), ValueError, "NaN"),
+        (np.array([[1.0, np.inf], [2.0, 3.0], [0.0, 1.0]]), ValueError, "infinity"),
+        (np.ones(5), ValueError, "2D array"),
+        (np.ones((3, 2, 2)), ValueError, "dim"),
+        (np.empty((0, 3)), ValueError, "0 sample"),
+        (np.ones((1, 3)), ValueError, "1 sample"),
+        (np.array([["a", "b"], ["c", "d"]]), (ValueError, TypeError), "convert|numeric|string"),
+        (np.ones((4, 2)) * (1 + 1j), ValueError, "Complex"),
+    ],
+)
+def test_fit_bad_input(X, exc, match):
+    with pytest.raises(exc, match=match):
+        GaussianModel().fit(X)
+
+
+def test_predict_bad_input(rng):
+    m = GaussianModel().fit(correlated_gaussian(rng, 50, 3))
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianModel is expecting 3"):
+        m.score_samples(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        m.mahalanobis(np.array([[0.0, 1.0, np.nan]]))
+    with pytest.raises(ValueError, match="2D array"):
+        m.transform(np.ones(3))
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        GaussianModel().score_samples(np.ones((2, 3)))
+
+
+def test_empirical_needs_more_samples_than_features(rng):
+    with pytest.raises(ValueError, match="shrinkage='empirical' needs more samples than features"):
+        GaussianModel(shrinkage="empirical").fit(rng.standard_normal((5, 8)))
+    GaussianModel().fit(rng.standard_normal((5, 8)))  # Ledoit-Wolf copes
+
+
+def test_constant_columns(rng):
+    X = rng.standard_normal((100, 4))
+    X[:, 1] = 7.0
+    with pytest.raises(ValueError, match=r"coordinates \[1\] have zero variance.*shrinkage"):
+        GaussianModel(shrinkage="empirical").fit(X)
+    assert np.isfinite(GaussianModel().fit(X).score_samples(X)).all()
+    with pytest.raises(ValueError, match="every feature of X is constant"):
+        GaussianModel().fit(np.ones((10, 3)))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"shrinkage": 1.5}, r"\[0, 1\]"),
+        ({"shrinkage": -0.1}, r"\[0, 1\]"),
+        ({"shrinkage": "ledoit"}, "shrinkage` must be one of"),
+        ({"whiten": "svd"}, "whiten` must be one of"),
+        ({"dtype": "float16"}, "dtype` must be"),
+        ({"chunk_size": 0}, "chunk_size` must be"),
+        ({"whiten": "pca", "n_components": 9}, "n_components` must be <= n_features"),
+    ],
+)
+def test_bad_params(rng, params, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianModel(**params).fit(rng.standard_normal((20, 3)))
+
+
+class _FakeCudaTensor:
+    class device:  # noqa: N801 - mimics torch.device
+        type = "cuda"
+
+    __module__ = "torch"
+
+    def __array__(self, *a, **k):  # pragma: no cover - must not be reached
+        raise AssertionError("the tensor was converted")
+
+
+def test_device_tensor_refused(rng):
+    m = GaussianModel().fit(correlated_gaussian(rng, 50, 3))
+    with pytest.raises(TypeError, match="device.*cpu"):
+        m.score_samples(_FakeCudaTensor())
+    with pytest.raises(TypeError, match="device"):
+        GaussianModel().fit(_FakeCudaTensor())
+
+
+def test_import_needs_no_optional_dependency():
+    code = (
+        "import sys\n"
+        "BLOCKED = {'torch', 'faiss', 'pyod', 'dask', 'distributed', 'matplotlib', 'tqdm', 'PIL'}\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'blocked {name}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import numpy as np, infogauss\n"
+        "m = infogauss.GaussianModel().fit(np.random.default_rng(0).normal(size=(50, 3)))\n"
+        "m.score_samples(np.zeros((1, 3))); m.pvalues(np.zeros((1, 3)))\n"
+        "assert not BLOCKED & {k.split('.')[0] for k in sys.modules}, sorted(sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
