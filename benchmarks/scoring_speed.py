@@ -121,6 +121,28 @@ def run_case(n: int, d: int, dtype, repeats: int, sk_rows: int, seed: int) -> di
     return res
 
 
+def memory_case(n: int, d: int, seed: int) -> dict:
+    """Extra memory (tracemalloc peak: numpy registers its buffers) while scoring n rows."""
+    import tracemalloc
+
+    X = make_data(n, d, np.float32, seed)
+    model = GaussianModel().fit(X[:200_000])
+    tracemalloc.start()
+    t = time.perf_counter()
+    m2 = model.mahalanobis(X)
+    seconds = time.perf_counter() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    out = {
+        "n": n, "d": d, "dtype": "float32", "input_bytes": int(X.nbytes),
+        "output_bytes": int(m2.nbytes), "peak_extra_bytes": int(peak),
+        "peak_extra_gib": peak / 2**30, "score_seconds": seconds, "score_rows_per_s": n / seconds,
+    }
+    del X, m2
+    gc.collect()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(RESULTS / "scoring_speed.json"))
@@ -148,11 +170,19 @@ def main(argv=None) -> int:
                     f"vs sklearn",
                     flush=True,
                 )
+    mem_n = 50_000 if args.quick else 10_000_000
+    memory = memory_case(mem_n, 128, args.seed)
+    print(
+        f"memory: scoring {mem_n:,} x 128 float32 ({memory['input_bytes'] / 2**30:.1f} GiB) took "
+        f"{memory['peak_extra_gib']:.3f} GiB extra (output {memory['output_bytes'] / 2**20:.0f} MiB)",
+        flush=True,
+    )
     payload = {
         "benchmark": "scoring_speed",
         "config": {"ns": ns, "ds": ds, "sklearn_rows": sk_rows, "repeats": args.repeats, "seed": args.seed},
         **environment(),
         "cases": cases,
+        "memory": memory,
     }
     write_json(args.out, payload)
     print(f"wrote {args.out}")

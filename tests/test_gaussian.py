@@ -247,3 +247,23 @@ def test_bad_shrinkage(rng, bad):
     s = g.stats_from_array(rng.standard_normal((10, 2)))
     with pytest.raises((ValueError, TypeError), match="shrinkage"):
         g.covariance_from_stats(s, bad)
+
+
+def test_scoring_memory_is_bounded_by_the_chunk(rng):
+    """Extra memory while scoring = output + a few blocks, not a copy of X (tracemalloc sees
+    numpy's buffers)."""
+    import tracemalloc
+
+    n, d, chunk = 100_000, 32, 2_000
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    mean, _, L = _fit(X[:5000].astype(np.float64), "ledoit_wolf")
+    tracemalloc.start()
+    g.mahalanobis_sq(X, mean, L, chunk_size=chunk)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < n * 8 + 6 * chunk * d * 8, peak  # output + a few blocks; X is 12.8 MB
+    tracemalloc.start()
+    g.stats_from_array(X, chunk_size=chunk)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 6 * chunk * d * 8 + 4 * d * d * 8, peak
