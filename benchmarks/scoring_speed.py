@@ -99,7 +99,9 @@ def run_case(n: int, d: int, dtype, repeats: int, sk_rows: int, seed: int) -> di
     flops = 2.0 * n * d * d
     # accuracy check against sklearn on the subsample (same covariance: empirical)
     m_emp = GaussianModel(shrinkage="empirical").fit(sub)
-    rel = float(np.max(np.abs(m_emp.mahalanobis(sub) - emp.mahalanobis(sub)) / emp.mahalanobis(sub)))
+    rel = float(
+        np.max(np.abs(m_emp.mahalanobis(sub) - emp.mahalanobis(sub)) / emp.mahalanobis(sub))
+    )
     res.update(
         gemm_gflops=rate / 1e9,
         fit_seconds=ours_fit,
@@ -113,11 +115,11 @@ def run_case(n: int, d: int, dtype, repeats: int, sk_rows: int, seed: int) -> di
         sklearn_mahalanobis_rows_per_s=sub.shape[0] / sk_score,
         score_speedup_vs_sklearn=(n / ours_score) / (sub.shape[0] / sk_score),
         torch_pinv_rows_per_s=n / torch_score if np.isfinite(torch_score) else None,
-        score_speedup_vs_torch_pinv=(torch_score / ours_score) if np.isfinite(torch_score) else None,
+        score_speedup_vs_torch_pinv=(torch_score / ours_score)
+        if np.isfinite(torch_score)
+        else None,
         max_rel_diff_vs_sklearn=rel,
     )
-    del X
-    gc.collect()
     return res
 
 
@@ -134,9 +136,15 @@ def memory_case(n: int, d: int, seed: int) -> dict:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     out = {
-        "n": n, "d": d, "dtype": "float32", "input_bytes": int(X.nbytes),
-        "output_bytes": int(m2.nbytes), "peak_extra_bytes": int(peak),
-        "peak_extra_gib": peak / 2**30, "score_seconds": seconds, "score_rows_per_s": n / seconds,
+        "n": n,
+        "d": d,
+        "dtype": "float32",
+        "input_bytes": int(X.nbytes),
+        "output_bytes": int(m2.nbytes),
+        "peak_extra_bytes": int(peak),
+        "peak_extra_gib": peak / 2**30,
+        "score_seconds": seconds,
+        "score_rows_per_s": n / seconds,
     }
     del X, m2
     gc.collect()
@@ -144,7 +152,9 @@ def memory_case(n: int, d: int, seed: int) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default=str(RESULTS / "scoring_speed.json"))
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--repeats", type=int, default=3)
@@ -179,7 +189,13 @@ def main(argv=None) -> int:
     )
     payload = {
         "benchmark": "scoring_speed",
-        "config": {"ns": ns, "ds": ds, "sklearn_rows": sk_rows, "repeats": args.repeats, "seed": args.seed},
+        "config": {
+            "ns": ns,
+            "ds": ds,
+            "sklearn_rows": sk_rows,
+            "repeats": args.repeats,
+            "seed": args.seed,
+        },
         **environment(),
         "cases": cases,
         "memory": memory,

@@ -22,7 +22,9 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def correlated_gaussian(rng: np.random.Generator, n: int, d: int, *, offset: float = 0.0) -> np.ndarray:
+def correlated_gaussian(
+    rng: np.random.Generator, n: int, d: int, *, offset: float = 0.0
+) -> np.ndarray:
     """n samples of a d-dim Gaussian with a random non-trivial covariance."""
     A = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
     return rng.standard_normal((n, d)) @ A.T + offset

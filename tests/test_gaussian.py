@@ -98,7 +98,9 @@ def test_mahalanobis_equals_sklearn(rng):
         g.mahalanobis_sq(Q, mean, L), EmpiricalCovariance().fit(X).mahalanobis(Q), rtol=1e-9
     )
     mean, _, L = _fit(X, "ledoit_wolf")
-    np.testing.assert_allclose(g.mahalanobis_sq(Q, mean, L), LedoitWolf().fit(X).mahalanobis(Q), rtol=1e-9)
+    np.testing.assert_allclose(
+        g.mahalanobis_sq(Q, mean, L), LedoitWolf().fit(X).mahalanobis(Q), rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e4])
@@ -165,7 +167,9 @@ def test_pca_truncation_keeps_top_components(rng):
     assert np.linalg.matrix_rank(Wz) == 3 and Wz.shape == (10, 10)
     # truncated ZCA is truncated PCA rotated back to the input axes
     U = np.linalg.eigh(cov)[1][:, ::-1][:, :3]
-    np.testing.assert_allclose(Wz, W @ (U * np.sign(U[np.abs(U).argmax(0), range(3)])).T, atol=1e-10)
+    np.testing.assert_allclose(
+        Wz, W @ (U * np.sign(U[np.abs(U).argmax(0), range(3)])).T, atol=1e-10
+    )
     with pytest.raises(ValueError, match="n_components"):
         g.whitening_matrix(cov, L, method="cholesky", n_components=3)
     with pytest.raises(ValueError, match="n_components"):
@@ -175,7 +179,9 @@ def test_pca_truncation_keeps_top_components(rng):
 def test_entropy_equals_scipy(rng):
     X = correlated_gaussian(rng, 200, 5)
     mean, cov, L = _fit(X)
-    assert g.gaussian_entropy(L) == pytest.approx(stats.multivariate_normal(mean, cov).entropy(), rel=1e-12)
+    assert g.gaussian_entropy(L) == pytest.approx(
+        stats.multivariate_normal(mean, cov).entropy(), rel=1e-12
+    )
 
 
 def test_finite_sample_laws_for_pvalues():

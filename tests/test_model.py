@@ -24,7 +24,7 @@ from tests.conftest import correlated_gaussian
     [
         GaussianModel(),
         GaussianModel(shrinkage="oas", whiten="pca"),
-        GaussianModel(shrinkage=0.1, whiten="pca", chunk_size=7, dtype="float32"),
+        GaussianModel(shrinkage=0.1, whiten="pca", chunk_size=7),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -62,11 +62,17 @@ def test_partial_fit_single_rows_then_score(rng):
 def test_mahalanobis_is_squared_and_matches_sklearn(rng):
     X = correlated_gaussian(rng, 300, 8)
     m = GaussianModel(shrinkage="empirical").fit(X)
-    np.testing.assert_allclose(m.mahalanobis(X), EmpiricalCovariance().fit(X).mahalanobis(X), rtol=1e-9)
     np.testing.assert_allclose(
-        m.score_samples(X), stats.multivariate_normal(m.location_, m.covariance_).logpdf(X), rtol=1e-9
+        m.mahalanobis(X), EmpiricalCovariance().fit(X).mahalanobis(X), rtol=1e-9
     )
-    assert m.entropy() == pytest.approx(stats.multivariate_normal(m.location_, m.covariance_).entropy())
+    np.testing.assert_allclose(
+        m.score_samples(X),
+        stats.multivariate_normal(m.location_, m.covariance_).logpdf(X),
+        rtol=1e-9,
+    )
+    assert m.entropy() == pytest.approx(
+        stats.multivariate_normal(m.location_, m.covariance_).entropy()
+    )
 
 
 def test_scoring_is_per_sample(rng):
@@ -124,7 +130,9 @@ def test_save_load_round_trip_bit_exact(rng, tmp_path):
     np.testing.assert_array_equal(back.score_samples(X), m.score_samples(X))
     # statistics travel too: streaming can continue after a reload
     more = correlated_gaussian(rng, 50, 9)
-    np.testing.assert_array_equal(back.partial_fit(more).covariance_, m.partial_fit(more).covariance_)
+    np.testing.assert_array_equal(
+        back.partial_fit(more).covariance_, m.partial_fit(more).covariance_
+    )
 
 
 def test_save_writes_no_pickle(rng, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -231,3 +233,9 @@ def test_cli_reports_errors_clearly(tmp_path, capsys):
         main(["fit", str(bad), "--out", "m.npz", "--shrinkage", "2.5"])
     rc = main(["score", str(tmp_path / "none.npz"), str(bad), "--out", str(tmp_path / "s.npy")])
     assert rc == 1 and "no model file" in capsys.readouterr().err
+
+
+def test_streaming_and_cli_do_not_import_dask():
+    code = ("import sys, infogauss.streaming, infogauss._cli_gaussian; "
+            "sys.exit(int(any(m == 'dask' or m.startswith('dask.') for m in sys.modules)))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -10,13 +10,41 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import gaussian
+from . import gaussian, streaming
+from .diagnostics import GaussianityReport, diagnose
 from .gaussian import GaussianStats
 from .model import GaussianModel
+from .ood import MahalanobisOOD, conformal_pvalues
 
 __all__ = [
     "__version__",
     "gaussian",
+    "streaming",
     "GaussianStats",
     "GaussianModel",
+    "GaussianityReport",
+    "diagnose",
+    "MahalanobisOOD",
+    "conformal_pvalues",
 ]
+
+# Names whose modules need an optional dependency are resolved on first use, so that
+# ``import infogauss`` (and ``from infogauss import *``) never imports faiss, pyod or torch.
+_LAZY = {
+    "GaussianLikelihoodDetector": "anomaly",
+    "CalibratedRetriever": "retrieval",
+    "RetrievalResult": "retrieval",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'infogauss' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

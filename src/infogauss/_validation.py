@@ -58,7 +58,11 @@ def check_float_array(
         shape = "(n_samples, n_features)" if ndim == 2 else f"with {ndim} dimension(s)"
         raise ValueError(
             f"`{name}` must be a {ndim}-D array {shape}, got an array of shape {arr.shape}"
-            + (" (reshape a single sample with x.reshape(1, -1))" if arr.ndim == 1 and ndim == 2 else "")
+            + (
+                " (reshape a single sample with x.reshape(1, -1))"
+                if arr.ndim == 1 and ndim == 2
+                else ""
+            )
         )
     if dtype is None:
         target = arr.dtype if arr.dtype in FLOAT_DTYPES else np.float64
@@ -86,7 +90,9 @@ def all_finite(arr: np.ndarray, block_rows: int = 65536) -> bool:
         return True
     if arr.ndim < 2 or arr.shape[0] <= block_rows:
         return bool(np.isfinite(arr).all())
-    return all(bool(np.isfinite(arr[i : i + block_rows]).all()) for i in range(0, arr.shape[0], block_rows))
+    return all(
+        bool(np.isfinite(arr[i : i + block_rows]).all()) for i in range(0, arr.shape[0], block_rows)
+    )
 
 
 def nonfinite_error(name: str, row: int) -> ValueError:
@@ -96,7 +102,9 @@ def nonfinite_error(name: str, row: int) -> ValueError:
     )
 
 
-def check_probability(value: Any, name: str, *, open_left: bool = True, open_right: bool = True) -> float:
+def check_probability(
+    value: Any, name: str, *, open_left: bool = True, open_right: bool = True
+) -> float:
     """Return ``value`` as a float inside (0, 1) (bounds open or closed as asked)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
@@ -110,7 +118,9 @@ def check_probability(value: Any, name: str, *, open_left: bool = True, open_rig
     return v
 
 
-def check_positive_int(value: Any, name: str, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+def check_positive_int(
+    value: Any, name: str, *, minimum: int = 1, allow_none: bool = False
+) -> int | None:
     """Return ``value`` as an int >= ``minimum`` (or None when allowed)."""
     if value is None and allow_none:
         return None

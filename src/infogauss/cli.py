@@ -14,9 +14,17 @@ import sys
 
 # name -> (module, attribute prefix, one-line help)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("infogauss.contrastive.cli", "train", "train an encoder with InfoNCE (or its supervised twin)"),
+    "train": (
+        "infogauss.contrastive.cli",
+        "train",
+        "train an encoder with InfoNCE (or its supervised twin)",
+    ),
     "embed": ("infogauss.contrastive.cli", "embed", "embed a dataset with a trained encoder"),
-    "fit": ("infogauss._cli_gaussian", "fit", "fit a Gaussian model to embeddings (.npy), streaming"),
+    "fit": (
+        "infogauss._cli_gaussian",
+        "fit",
+        "fit a Gaussian model to embeddings (.npy), streaming",
+    ),
     "score": ("infogauss._cli_gaussian", "score", "score embeddings with a fitted Gaussian model"),
     "diagnose": ("infogauss._cli_diagnose", "diagnose", "how Gaussian are these embeddings?"),
     "bench": ("infogauss._cli_bench", "bench", "run a benchmark (ood, retrieval, table1, ...)"),

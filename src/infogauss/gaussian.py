@@ -242,7 +242,13 @@ def _shift(s: GaussianStats, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     tr = float(np.trace(s.scatter))
     scatter = s.scatter + s.n * np.outer(delta, delta)
     third = s.third + 2.0 * sd + tr * delta + s.n * c * delta
-    fourth = s.fourth + 4.0 * float(delta @ sd) + s.n * c * c + 4.0 * float(delta @ s.third) + 2.0 * c * tr
+    fourth = (
+        s.fourth
+        + 4.0 * float(delta @ sd)
+        + s.n * c * c
+        + 4.0 * float(delta @ s.third)
+        + 2.0 * c * tr
+    )
     return scatter, third, fourth
 
 
@@ -253,9 +259,7 @@ def merge_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
     the statistics of the concatenated data up to float64 rounding.
     """
     if a.n_features != b.n_features:
-        raise ValueError(
-            f"cannot merge statistics of {a.n_features} and {b.n_features} features"
-        )
+        raise ValueError(f"cannot merge statistics of {a.n_features} and {b.n_features} features")
     n = a.n + b.n
     delta = b.mean - a.mean
     mean = a.mean + delta * (b.n / n)
@@ -314,7 +318,9 @@ def _check_shrinkage(shrinkage: Any) -> str | float:
                 f"got {shrinkage!r}"
             )
         return shrinkage
-    if isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float, np.integer, np.floating)):
+    if isinstance(shrinkage, bool) or not isinstance(
+        shrinkage, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(
             f"`shrinkage` must be one of {SHRINKAGE_METHODS} or a float in [0, 1], "
             f"got {type(shrinkage).__name__}"
@@ -325,7 +331,9 @@ def _check_shrinkage(shrinkage: Any) -> str | float:
     return value
 
 
-def covariance_from_stats(s: GaussianStats, shrinkage: str | float = "ledoit_wolf") -> tuple[np.ndarray, float | None]:
+def covariance_from_stats(
+    s: GaussianStats, shrinkage: str | float = "ledoit_wolf"
+) -> tuple[np.ndarray, float | None]:
     """Covariance estimate and the shrinkage intensity used.
 
     Parameters

@@ -30,6 +30,11 @@ _ARRAY_KEYS = (
 )  # fmt: skip
 
 
+def _is_dask(X: Any) -> bool:
+    """A dask collection, recognised without importing dask."""
+    return type(X).__module__.split(".")[0] == "dask"
+
+
 def _package_version() -> str:
     from . import __version__
 
@@ -105,7 +110,9 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _validate_params_(self) -> None:
         core._check_shrinkage(self.shrinkage)
         if self.whiten not in core.WHITENING_METHODS:
-            raise ValueError(f"`whiten` must be one of {core.WHITENING_METHODS}, got {self.whiten!r}")
+            raise ValueError(
+                f"`whiten` must be one of {core.WHITENING_METHODS}, got {self.whiten!r}"
+            )
         check_positive_int(self.n_components, "n_components", allow_none=True)
         check_positive_int(self.chunk_size, "chunk_size", allow_none=True)
         if self.dtype is not None:
@@ -122,15 +129,21 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                     f"{self.n_features_in_} features as input"
                 )
             if X.shape[0] < min_samples:
-                raise ValueError(f"Found array with {X.shape[0]} sample(s); a minimum of {min_samples} is required")
+                raise ValueError(
+                    f"Found array with {X.shape[0]} sample(s); a minimum of {min_samples} is required"
+                )
             if reset:
                 self.n_features_in_ = X.shape[1]
                 if hasattr(self, "feature_names_in_"):
                     del self.feature_names_in_
             return X
         return validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32],
-            ensure_min_samples=min_samples, ensure_all_finite=False,
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=min_samples,
+            ensure_all_finite=False,
         )
 
     def fit(self, X: Any, y: Any = None) -> GaussianModel:
@@ -145,7 +158,17 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Returns
         -------
         self
+
+        Notes
+        -----
+        A ``dask.array`` is fitted by a tree reduction of per-block statistics
+        (:func:`infogauss.distributed.fit_dask`); the model equals the in-memory fit, and the
+        scoring methods then return lazy dask arrays for dask input.
         """
+        if _is_dask(X):
+            from .distributed import fit_dask
+
+            return fit_dask(self, X)
         self._validate_params_()
         X = self._validate_X(X, reset=True, min_samples=2)
         stats = core.stats_from_array(X, chunk_size=self.chunk_size)
@@ -239,6 +262,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ndarray of shape (n_samples,), float64
             Squared distances; larger = farther from the mean (less typical).
         """
+        if _is_dask(X):
+            from . import distributed
+
+            return distributed.mahalanobis(self, X)
         X = self._check_X_predict(X)
         return core.mahalanobis_sq(
             X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
@@ -251,6 +278,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         ndarray of shape (n_samples,), float64
         """
+        if _is_dask(X):
+            from . import distributed
+
+            return distributed.score_samples(self, X)
         X = self._check_X_predict(X)
         return core.log_density(
             X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
@@ -269,6 +300,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             float32 for float32 input (unless ``dtype`` says otherwise), else float64;
             identity covariance under the model.
         """
+        if _is_dask(X):
+            from . import distributed
+
+            return distributed.transform(self, X)
         X = self._check_X_predict(X)
         return core.whiten(
             X, self.location_, self.whitening_, dtype=self.dtype, chunk_size=self.chunk_size
@@ -293,6 +328,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         if method not in core.PVALUE_METHODS:
             raise ValueError(f"`method` must be one of {core.PVALUE_METHODS}, got {method!r}")
+        if _is_dask(X):
+            from . import distributed
+
+            return distributed.pvalues(self, X, method=method)
         m2 = self.mahalanobis(X)
         return core.mahalanobis_pvalues(m2, self.n_samples_seen_, self.n_features_in_, method)
 
@@ -337,8 +376,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "magic": _MAGIC,
             "format_version": MODEL_FORMAT_VERSION,
             "infogauss_version": _package_version(),
-            "params": {k: (str(np.dtype(v)) if k == "dtype" and v is not None else v)
-                       for k, v in self.get_params().items()},
+            "params": {
+                k: (str(np.dtype(v)) if k == "dtype" and v is not None else v)
+                for k, v in self.get_params().items()
+            },
             "n_features_in": int(self.n_features_in_),
             "n_samples_seen": int(self.n_samples_seen_),
             "shrinkage_": self.shrinkage_,
@@ -387,7 +428,9 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         except ValueError as exc:
             if "infogauss" in str(exc):
                 raise
-            raise ValueError(f"{str(path)!r} is not a readable infogauss model file: {exc}") from exc
+            raise ValueError(
+                f"{str(path)!r} is not a readable infogauss model file: {exc}"
+            ) from exc
         except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
             raise ValueError(
                 f"{str(path)!r} is not a readable infogauss model file (truncated or not an "
@@ -426,7 +469,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         model = cls(**params)
         model._validate_params_()
         model._stats = core.GaussianStats.from_arrays(
-            {k[len("stats_"):]: v for k, v in arrays.items() if k.startswith("stats_")}
+            {k[len("stats_") :]: v for k, v in arrays.items() if k.startswith("stats_")}
         )
         for key in ("location_", "covariance_", "cholesky_", "whitening_"):
             setattr(model, key, arrays[key])

@@ -12,7 +12,7 @@ and the functional core :mod:`infogauss.gaussian`), in one of four ways:
 * ``"relative"`` — the class (or cluster) distance minus the distance under a background
   Gaussian fitted to all training points (relative Mahalanobis distance, Ren et al., 2021).
 
-``score="typicality"`` replaces the distance by a two-sided typicality score: how far the
+``statistic="typicality"`` replaces the distance by a two-sided typicality score: how far the
 squared distance lies from the value its reference law (F, or χ² when ``n`` is too small)
 expects. In high dimension almost no in-distribution point lies near the mode, so a point
 *too close* to the mean is as suspicious as one too far.
@@ -44,14 +44,14 @@ from .model import GaussianModel
 __all__ = [
     "MahalanobisOOD",
     "OOD_METHODS",
-    "OOD_SCORES",
+    "OOD_STATISTICS",
     "mahalanobis_sq_to_means",
     "conformal_pvalues",
     "min_calibration_size",
 ]
 
 OOD_METHODS = ("global", "class", "cluster", "relative")
-OOD_SCORES = ("distance", "typicality")
+OOD_STATISTICS = ("distance", "typicality")
 _PVALUE_METHODS = ("conformal", "f", "chi2")
 
 
@@ -209,11 +209,14 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         labels. ``"cluster"``: as ``"class"`` with k-means pseudo-labels (SSD). ``"relative"``:
         closest class distance minus the distance under a background Gaussian of all
         training points (Ren et al., 2021); uses ``y`` when given, else k-means clusters.
-    score : {"distance", "typicality"}, default="distance"
+    statistic : {"distance", "typicality"}, default="distance"
         ``"distance"``: ``score_samples = -m²`` (minus the squared distance of the method).
         ``"typicality"``: ``score_samples = -|m² - E[m²]| / SD[m²]`` under the reference
         law of a new in-distribution point (F for ``n > d + 4``, else χ²): two-sided, so
         points atypically *close* to a mean score low too. Not for ``"relative"``.
+        The law assumes Gaussian data and an empirical covariance: shrinkage (the default)
+        makes new points' squared distances smaller than ``E[m²]``, which miscentres the
+        score (calibrated decisions stay valid; ranking power may suffer).
     n_clusters : int, default=10
         Number of k-means clusters (``"cluster"``, and ``"relative"`` without labels).
     contamination : float in (0, 0.5], default=0.05
@@ -247,12 +250,14 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         ``decision_function = score_samples - offset_``; see ``contamination``.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Sorted ``score_samples`` of the calibration set (after :meth:`calibrate`).
+    law_ : {"f", "chi2"}
+        Reference law of the typicality score (``"f"`` when ``n > d + 4``).
     n_samples_seen_, n_features_in_ : int
 
     Examples
     --------
     >>> import numpy as np
-    >>> from infogauss import MahalanobisOOD
+    >>> from infogauss.ood import MahalanobisOOD
     >>> rng = np.random.default_rng(0)
     >>> det = MahalanobisOOD().fit(rng.normal(size=(500, 4)))
     >>> det = det.calibrate(rng.normal(size=(200, 4)))
@@ -275,7 +280,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         self,
         *,
         method: str = "global",
-        score: str = "distance",
+        statistic: str = "distance",
         n_clusters: int = 10,
         contamination: float = 0.05,
         shrinkage: str | float = "ledoit_wolf",
@@ -284,7 +289,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         random_state: Any = None,
     ) -> None:
         self.method = method
-        self.score = score
+        self.statistic = statistic
         self.n_clusters = n_clusters
         self.contamination = contamination
         self.shrinkage = shrinkage
@@ -296,12 +301,12 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
     def _validate_params_(self) -> None:
         if self.method not in OOD_METHODS:
             raise ValueError(f"`method` must be one of {OOD_METHODS}, got {self.method!r}")
-        if self.score not in OOD_SCORES:
-            raise ValueError(f"`score` must be one of {OOD_SCORES}, got {self.score!r}")
-        if self.score == "typicality" and self.method == "relative":
+        if self.statistic not in OOD_STATISTICS:
+            raise ValueError(f"`statistic` must be one of {OOD_STATISTICS}, got {self.statistic!r}")
+        if self.statistic == "typicality" and self.method == "relative":
             raise ValueError(
-                "`score`='typicality' needs a squared distance with a known law; "
-                "method='relative' is a difference of distances (use score='distance')"
+                "statistic='typicality' needs a squared distance with a known law; "
+                "method='relative' is a difference of distances (use statistic='distance')"
             )
         check_positive_int(self.n_clusters, "n_clusters")
         c = check_probability(self.contamination, "contamination", open_right=False)
@@ -427,7 +432,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         m2 = self._distance(X)
-        if self.score == "distance":
+        if self.statistic == "distance":
             return -m2
         mean, var = self._law_moments()
         return -np.abs(m2 - mean) / math.sqrt(var)
@@ -465,8 +470,8 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,), float64
-            ``score="distance"``: minus :meth:`mahalanobis` (a **squared** distance);
-            ``score="typicality"``: minus the standardised deviation of that squared
+            ``statistic="distance"``: minus :meth:`mahalanobis` (a **squared** distance);
+            ``statistic="typicality"``: minus the standardised deviation of that squared
             distance from its expected value. Each row is scored on its own (batch ==
             row by row).
         """
@@ -487,8 +492,9 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             data, see Notes of the class). ``"f"``/``"chi2"``: analytic p-values of the
             squared distance (:func:`infogauss.gaussian.mahalanobis_pvalues`) — exact only
             for Gaussian data and an empirical fit; for ``"class"``/``"cluster"`` they test
-            the distance to the closest mean with the one-Gaussian law (conservative);
-            with ``score="typicality"`` they are two-sided:
+            the distance to the closest mean with the one-Gaussian law of ``n`` points (an
+            approximation: the closest mean is at most the own-class distance);
+            with ``statistic="typicality"`` they are two-sided:
             ``P(|m² - E m²| >= observed)``. Not available for ``"relative"``.
 
         Returns
@@ -509,19 +515,20 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             )
         n, d = self.n_samples_seen_, self.n_features_in_
         m2 = self._distance(X)
-        if self.score == "distance":
+        if self.statistic == "distance":
             return core.mahalanobis_pvalues(m2, n, d, method)
         law = "f" if method == "f" and n > d + 4 else method
         if law != method:
             raise ValueError(
-                f"method='f' for score='typicality' needs n_samples > n_features + 4 "
+                f"method='f' for statistic='typicality' needs n_samples > n_features + 4 "
                 f"(n={n}, d={d}); use method='chi2' or 'conformal'"
             )
         mean, var = _reference_law(n, d, law).stats(moments="mv")
         dev = np.abs(m2 - float(mean))
         upper = core.mahalanobis_pvalues(float(mean) + dev, n, d, method)
         lo = float(mean) - dev
-        lower = np.where(lo > 0, 1.0 - core.mahalanobis_pvalues(np.maximum(lo, 0.0), n, d, method), 0.0)
+        below = 1.0 - core.mahalanobis_pvalues(np.maximum(lo, 0.0), n, d, method)
+        lower = np.where(lo > 0, below, 0.0)
         return np.clip(upper + lower, 0.0, 1.0)
 
     def predict(self, X: Any, alpha: float | None = None) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""``infogauss diagnose EMBEDDINGS.npy [--out report.json] [--plots DIR] [--baseline BASE.npy]``.
+
+Prints the markdown summary (verdict and reasons first) and writes the JSON report and plots
+when asked. Exit status 0 whatever the verdict (the verdict is a report, not a failure); 2 on
+bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def _load(path: str, name: str) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{name}: no file at {str(p)!r}")
+    if p.suffix != ".npy":
+        raise ValueError(
+            f"{name} must be a .npy file of shape (n_samples, n_features), got {str(p)!r}"
+        )
+    # memory-mapped: diagnose reads only its subsample of rows
+    return np.load(p, mmap_mode="r", allow_pickle=False)
+
+
+def configure_diagnose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("embeddings",
+                        help="embeddings, a .npy array of shape (n_samples, n_features)")
+    parser.add_argument("--out", metavar="JSON", help="write the full report as JSON here")
+    parser.add_argument("--markdown", metavar="MD", help="also write the markdown summary here")
+    parser.add_argument("--plots", metavar="DIR", help="write PNG plots here (needs matplotlib)")
+    parser.add_argument("--baseline", metavar="NPY",
+                        help="negative control, e.g. the untrained encoder's embeddings (.npy)")
+    parser.add_argument("--max-samples", type=int, default=5000,
+                        help="rows used (seeded subsample; 0 = all) [5000]")
+    parser.add_argument("--n-projections", type=int, default=None,
+                        help="random orthonormal projections tested [min(d, 256)]")
+    parser.add_argument("--heldout-fraction", type=float, default=0.5,
+                        help="share of rows held out from the fit for whitened/joint checks [0.5]")
+    parser.add_argument("--seed", type=int, default=0, help="seed [0]")
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict")
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from .diagnostics import diagnose
+
+    try:
+        X = _load(args.embeddings, "EMBEDDINGS")
+        base = _load(args.baseline, "--baseline") if args.baseline else None
+        report = diagnose(
+            X,
+            baseline=base,
+            max_samples=args.max_samples or None,
+            n_projections=args.n_projections,
+            heldout_fraction=args.heldout_fraction,
+            seed=args.seed,
+        )
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        print(f"infogauss diagnose: error: {exc}", file=sys.stderr)
+        return 2
+    report.settings["input"] = str(args.embeddings)
+    if args.baseline:
+        report.settings["baseline_input"] = str(args.baseline)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report.to_json(), encoding="utf-8")
+        logger.info("wrote %s", args.out)
+    md = report.to_markdown()
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(md, encoding="utf-8")
+    if args.plots:
+        from .plotting.diagnostics import plot_report
+
+        paths = plot_report(report, args.plots)
+        if report.baseline is not None:
+            paths += plot_report(report.baseline, args.plots, prefix="baseline_")
+        logger.info("wrote %d plots to %s", len(paths), args.plots)
+    print(f"Verdict: {report.verdict}" if args.quiet else md)
+    return 0
