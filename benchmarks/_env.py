@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -14,10 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+_DISTRIBUTIONS = {
+    "infogauss": "infogauss", "numpy": "numpy", "scipy": "scipy", "sklearn": "scikit-learn",
+    "torch": "torch", "faiss": "faiss-cpu", "pyod": "pyod", "dask": "dask",
+}  # fmt: skip
+
+
 def _version(name: str) -> str | None:
+    """Installed version from package metadata (importing torch or faiss just to ask is slow)."""
     try:
-        return getattr(importlib.import_module(name), "__version__", "unknown")
-    except Exception:  # noqa: BLE001 - a missing optional package is simply reported
+        return importlib.metadata.version(_DISTRIBUTIONS.get(name, name))
+    except importlib.metadata.PackageNotFoundError:
         return None
 
 
@@ -72,7 +79,7 @@ def environment() -> dict:
         "git_sha": git_sha(),
         "versions": {
             k: _version(k)
-            for k in ("infogauss", "numpy", "scipy", "sklearn", "torch", "faiss", "pyod", "dask")
+            for k in _DISTRIBUTIONS
         },
         "machine": machine(),
     }

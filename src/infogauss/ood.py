@@ -32,7 +32,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import linalg, stats
+from scipy import stats
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -56,80 +56,9 @@ _PVALUE_METHODS = ("conformal", "f", "chi2")
 
 
 # --------------------------------------------------------------------------------------
-# Functional helpers (candidates for infogauss.gaussian)
+# Functional helpers
 # --------------------------------------------------------------------------------------
-def mahalanobis_sq_to_means(
-    X: Any,
-    means: np.ndarray,
-    chol: np.ndarray,
-    *,
-    center: np.ndarray | None = None,
-    dtype: Any = None,
-    chunk_size: int | None = None,
-) -> np.ndarray:
-    r"""Squared Mahalanobis distances of every row to every mean, one shared covariance.
-
-    Each block of rows is centred at ``center`` and solved once against the Cholesky factor
-    (``z = L^{-1}(x - c)``); the means are solved once too (``m_k = L^{-1}(\mu_k - c)``), and
-    ``d_k(x)^2 = \lVert z - m_k\rVert^2`` is summed explicitly (no expansion
-    ``‖z‖² − 2 z·m + ‖m‖²``, so there is no cancellation). No inverse is formed.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-    means : ndarray of shape (n_means, n_features)
-    chol : ndarray of shape (n_features, n_features)
-        Lower Cholesky factor of the shared covariance
-        (:func:`infogauss.gaussian.cholesky_factor`).
-    center : ndarray of shape (n_features,), optional
-        Centring point for the solves (any point works; one near the data keeps float32
-        accurate). Default: the mean of ``means``.
-    dtype : {None, float32, float64}
-        Compute precision; None follows ``X`` as :func:`infogauss.gaussian.mahalanobis_sq`.
-    chunk_size : int, optional
-        Rows per block.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_means), float64
-        **Squared** distances (larger = farther from that mean).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> d2 = mahalanobis_sq_to_means(np.zeros((1, 2)), np.array([[1.0, 0.0], [0.0, 2.0]]),
-    ...                              np.eye(2))
-    >>> d2.tolist()
-    [[1.0, 4.0]]
-
-    Notes
-    -----
-    With one mean this equals :func:`infogauss.gaussian.mahalanobis_sq`; it could move to
-    the functional core as its many-means twin.
-    """
-    means = np.asarray(means, dtype=np.float64)
-    if means.ndim != 2 or means.shape[0] == 0:
-        raise ValueError(
-            f"`means` must be a 2-D array of shape (n_means, n_features), got shape {means.shape}"
-        )
-    chol = np.asarray(chol, dtype=np.float64)
-    d = means.shape[1]
-    if chol.shape != (d, d):
-        raise ValueError(f"`chol` must have shape ({d}, {d}) to match `means`, got {chol.shape}")
-    center = means.mean(axis=0) if center is None else np.asarray(center, dtype=np.float64)
-    X, dt, chunk = core._scoring_setup(X, center, dtype, chunk_size)
-    L = np.asfortranarray(chol, dtype=dt)
-    cen = core._Centering(center, dt)
-    # L^{-1}(mu_k - c) plus the float32 rounding remainder of the centre (zero in float64)
-    M = linalg.solve_triangular(chol, (means - center + cen.rest).T, lower=True).T.astype(dt)
-    out = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    for sl in core.iter_chunks(X.shape[0], chunk):
-        Z = core._solve_lower_rows(L, cen.block(X, sl))
-        for k in range(M.shape[0]):
-            D = Z - M[k]
-            out[sl, k] = np.einsum("ij,ij->i", D, D)
-        core._check_block(out[sl], sl)
-    return out
+mahalanobis_sq_to_means = core.mahalanobis_sq_to_means  # re-exported (lives in the core)
 
 
 def min_calibration_size(alpha: float) -> int:
