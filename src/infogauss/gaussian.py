@@ -485,21 +485,10 @@ def mahalanobis_sq(
     ndarray of shape (n_samples,), float64
         **Squared** distances (larger = farther from the mean).
     """
-    X, dt, chunk = _scoring_setup(X, location, dtype, chunk_size)
-    L = np.asfortranarray(chol, dtype=dt)
-    cen = _Centering(location, dt)
-    offset = None
-    if np.any(cen.rest):
-        offset = linalg.solve_triangular(chol, cen.rest, lower=True).astype(dt)
-    out = np.empty(X.shape[0], dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows raise below
-        for sl in iter_chunks(X.shape[0], chunk):
-            Z = _solve_lower_rows(L, cen.block(X, sl))
-            if offset is not None:
-                Z -= offset
-            out[sl] = np.einsum("ij,ij->i", Z, Z)
-            _check_block(out[sl], sl)
-    return out
+    location = np.asarray(location, dtype=np.float64)
+    return mahalanobis_sq_to_means(
+        X, location[None, :], chol, center=location, dtype=dtype, chunk_size=chunk_size
+    ).reshape(-1)
 
 
 def mahalanobis_sq_to_means(
@@ -567,12 +556,18 @@ def mahalanobis_sq_to_means(
     # L^{-1}(mu_k - c) plus the float32 rounding remainder of the centre (zero in float64)
     M = linalg.solve_triangular(chol, (means - center + cen.rest).T, lower=True).T.astype(dt)
     out = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    for sl in iter_chunks(X.shape[0], chunk):
-        Z = _solve_lower_rows(L, cen.block(X, sl))
-        for k in range(M.shape[0]):
-            D = Z - M[k]
-            out[sl, k] = np.einsum("ij,ij->i", D, D)
-        _check_block(out[sl], sl)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows raise below
+        for sl in iter_chunks(X.shape[0], chunk):
+            Z = _solve_lower_rows(L, cen.block(X, sl))
+            if M.shape[0] == 1:  # one mean: subtract in place (nothing to do in float64)
+                if np.any(M[0]):
+                    Z -= M[0]
+                out[sl, 0] = np.einsum("ij,ij->i", Z, Z)
+            else:
+                for k in range(M.shape[0]):
+                    D = Z - M[k]
+                    out[sl, k] = np.einsum("ij,ij->i", D, D)
+            _check_block(out[sl], sl)
     return out
 
 
