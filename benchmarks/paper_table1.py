@@ -233,6 +233,9 @@ def cifar_rows(args: argparse.Namespace, preset: Preset, seed: int) -> list[dict
             continue
         for layer, fname in (("backbone", "cifar10_test.npy"), ("head", "cifar10_test_head.npy")):
             Z = _load_npy(Path(directory) / fname)
+            if Z is None and layer == "head":  # embed_cifar10.py --layer both writes DIR_head/
+                fname = str(Path(f"{directory}_head") / "cifar10_test.npy")
+                Z = _load_npy(Path(fname))
             if Z is None:
                 if layer == "backbone":
                     raise SystemExit(f"{directory}: no {fname}")
@@ -242,7 +245,7 @@ def cifar_rows(args: argparse.Namespace, preset: Preset, seed: int) -> list[dict
             paper = PAPER.get(key, {}).get("final")
             epoch = 0 if key == "cifar_epoch0" else "final"
             extra = {"diagnose_seconds": time.perf_counter() - t1,
-                     "source": str(Path(directory) / fname)}
+                     "source": str(Path(directory) / fname)}  # an absolute fname wins
             rows.append(_row(f"{key}_{layer}", f"{label} ({layer})", epoch, rep, paper, extra))
     return rows
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import gaussian, streaming
+from . import datasets, gaussian, streaming
 from .diagnostics import GaussianityReport, diagnose
 from .gaussian import GaussianStats
 from .model import GaussianModel
@@ -20,6 +20,7 @@ __all__ = [
     "__version__",
     "gaussian",
     "streaming",
+    "datasets",
     "GaussianStats",
     "GaussianModel",
     "GaussianityReport",
@@ -38,6 +39,10 @@ _LAZY = {
 
 
 def __getattr__(name: str):
+    if name == "contrastive":  # the torch fence: imported on first use only
+        import importlib
+
+        return importlib.import_module(".contrastive", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'infogauss' has no attribute {name!r}")
@@ -47,4 +52,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, "contrastive"])

@@ -422,11 +422,19 @@ class _Centering:
         self.dt = dt
         self.loc = location.astype(dt)
         self.rest = location - self.loc.astype(np.float64)  # zero in float64
+        self._buf: np.ndarray | None = None
 
     def block(self, X: np.ndarray, sl: slice) -> np.ndarray:
-        # one copy in the compute dtype, centred in place
-        Y = np.array(X[sl], dtype=self.dt, order="C", copy=True)
-        Y -= self.loc
+        """The centred rows ``X[sl] - location`` in the compute dtype, in one pass.
+
+        The result lives in a buffer reused from block to block (no page faults from fresh
+        allocations); it is valid until the next call.
+        """
+        m = sl.stop - sl.start
+        if self._buf is None or self._buf.shape[0] < m:
+            self._buf = np.empty((m, self.loc.shape[0]), dtype=self.dt)
+        Y = self._buf[:m]
+        np.subtract(X[sl], self.loc, out=Y, casting="unsafe")
         return Y
 
 

@@ -103,6 +103,11 @@ class TrainConfig:
         Stop (with a checkpoint) once this many seconds of training have elapsed.
     stop_after_epochs : int, optional
         Stop after this many completed epochs (the schedule still spans ``epochs``).
+    schedule : {"steps", "time"}
+        ``steps``: cosine over ``epochs`` (deterministic, exactly resumable). ``time``: cosine
+        over the wall-clock ``time_budget_s`` (the learning rate reaches its floor when the
+        budget runs out, whatever the machine's speed; ``epochs`` is then an upper bound and
+        runs are not bitwise reproducible).
     """
 
     epochs: int = 100
@@ -130,6 +135,7 @@ class TrainConfig:
     knn_temperature: float = 0.1
     time_budget_s: float | None = None
     stop_after_epochs: int | None = None
+    schedule: str = "steps"
 
     def validate(self) -> TrainConfig:
         """Raise ValueError naming the first bad field; return self."""
@@ -152,6 +158,10 @@ class TrainConfig:
             raise ValueError(f"`precision` must be 'bf16' or 'fp32', got {self.precision!r}")
         if self.reg_beta < 0:
             raise ValueError(f"`reg_beta` must be >= 0, got {self.reg_beta!r}")
+        if self.schedule not in ("steps", "time"):
+            raise ValueError(f"`schedule` must be 'steps' or 'time', got {self.schedule!r}")
+        if self.schedule == "time" and not self.time_budget_s:
+            raise ValueError("`schedule`='time' needs `time_budget_s`, got None")
         if self.resume and not self.checkpoint_dir:
             raise ValueError("`resume` needs `checkpoint_dir`, got checkpoint_dir=None")
         return self
@@ -351,8 +361,13 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _lr_lambda(total: int, warmup: int, floor: float):
+def _lr_lambda(total: int, warmup: int, floor: float, clock: dict | None = None):
+    """Linear warm-up over ``warmup`` steps, then cosine to ``floor``; over steps, or over the
+    fraction of the time budget in ``clock["progress"]`` when a clock is given."""
     def f(step: int) -> float:
+        if clock is not None:
+            cos = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, clock["progress"])))
+            return min((step + 1) / warmup, cos) if warmup else cos
         if step < warmup:
             return (step + 1) / warmup
         t = (step - warmup) / max(1, total - warmup)
@@ -412,13 +427,14 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
     if not isinstance(encoder, nn.Module):
         raise TypeError(f"`encoder` must be a torch.nn.Module, got {type(encoder).__name__}")
     aug = get_augmentation(augment if augment is not None else config.augment)
-    paired = isinstance(data, (tuple, list))
+    paired = isinstance(data, tuple)
     if paired:
         if task != "contrastive" or len(data) != 2:
             raise ValueError("`data` may be a pair (x_a, x_b) only for contrastive training")
         xa, xb = _as_tensor(data[0], "data[0]"), _as_tensor(data[1], "data[1]")
         if xa.shape != xb.shape:
-            raise ValueError(f"`data` pair must have equal shapes, got {tuple(xa.shape)} and {tuple(xb.shape)}")
+            raise ValueError(f"`data` pair must have equal shapes, got {tuple(xa.shape)} and "
+                             f"{tuple(xb.shape)}")
     else:
         xa = xb = _as_tensor(data, "data")
     n = xa.shape[0]
@@ -461,7 +477,9 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # the supervised twin leaves the projection head unused
+        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                    find_unused_parameters=task == "supervised")
 
     groups = _param_groups(core, config.weight_decay)
     if config.optimizer == "adam":
@@ -471,14 +489,16 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
     steps = n // batch
     total = steps * int(config.epochs)
     warmup = int(round(config.warmup_epochs * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, warmup, config.min_lr_ratio))
+    clock = {"progress": 0.0, "elapsed": 0.0} if config.schedule == "time" else None
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _lr_lambda(total, warmup, config.min_lr_ratio, clock))
 
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     ckpt_path = ckpt_dir / CHECKPOINT_NAME if ckpt_dir else None
     if ckpt_dir and rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict] = []
-    start_epoch, start_step, partial = 0, 0, None
+    start_epoch, start_step, partial, elapsed_before = 0, 0, None, 0.0
     if config.resume and ckpt_path is not None and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         _check_resume_compatible(ckpt, config, fingerprint, task)
@@ -489,6 +509,7 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
         start_epoch, start_step = int(ckpt["epoch"]), int(ckpt["step"])
         history = json.loads(ckpt["history"])
         partial = json.loads(ckpt["partial"]) if ckpt.get("partial") else None
+        elapsed_before = float(ckpt.get("elapsed", 0.0))
         log.info("resumed from %s at epoch %d step %d", ckpt_path, start_epoch, start_step)
 
     def save(epoch: int, step: int, part: dict | None) -> None:
@@ -502,6 +523,7 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
             "encoder_spec": json.dumps(getattr(encoder, "spec", None)),
             "n_classes": n_classes, "history": json.dumps(history),
             "partial": json.dumps(part) if part else "",
+            "elapsed": elapsed_before + time.perf_counter() - t_start,
         }
         _atomic_write_bytes(ckpt_path, lambda tmp: torch.save(state, tmp))
         _atomic_json(ckpt_dir / LOG_NAME, {"task": task, "config": config.to_dict(),
@@ -559,9 +581,12 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
                 out = out.float()
                 terms = {}
                 if task == "contrastive":
-                    za, zb = out[:local], out[local:]
-                    if world > 1:
-                        za, zb = _GatherWithGrad.apply(za), _GatherWithGrad.apply(zb)
+                    if world > 1:  # one collective: rows (rank, view, i) -> views of the global batch
+                        g_out = _GatherWithGrad.apply(out).view(world, 2, local, -1)
+                        za = g_out[:, 0].reshape(batch, -1)
+                        zb = g_out[:, 1].reshape(batch, -1)
+                    else:
+                        za, zb = out[:local], out[local:]
                     loss = info_nce(za, zb, config.temperature, config.symmetric)
                     if config.reg_beta > 0:
                         reg, terms = gaussian_regularizer(torch.cat([za, zb]), config.reg_beta,
@@ -574,6 +599,9 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                elapsed = elapsed_before + time.perf_counter() - t_start
+                if clock is not None:
+                    clock["progress"] = elapsed / config.time_budget_s
                 sched.step()
                 lv = float(loss.detach())
                 if not math.isfinite(lv):
@@ -595,14 +623,10 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
                     save(epoch, step + 1, acc)
                     bar.close()
                     stop.raise_if_stopped()
-                if config.time_budget_s is not None and time.perf_counter() - t_start >= config.time_budget_s:
+                if config.time_budget_s is not None and elapsed >= config.time_budget_s:
                     budget_hit = True
-                    if step + 1 < steps:
-                        save(epoch, step + 1, acc)
-                        break
-            if budget_hit and acc["n"] < steps * local:
-                stopped_early = True
-                break
+                    break
+            complete = acc["n"] >= steps * local
             rec = {"epoch": epoch + 1, "loss": acc["loss"] / max(1, acc["n"]),
                    "lr": opt.param_groups[0]["lr"],
                    "img_per_s": acc["n"] * world / max(acc["seconds"], 1e-9),
@@ -620,6 +644,12 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
                 rec["knn_acc"] = knn_eval()
                 rec["knn_s"] = time.perf_counter() - t_k
                 model.train()
+            if not complete:  # budget ran out mid-epoch: resumable position, partial record
+                save(epoch, step + 1, acc)
+                rec["partial_epoch"] = acc["n"] / (steps * local)
+                history.append(rec)
+                stopped_early = True
+                break
             history.append(rec)
             log.info("epoch %d: %s", epoch + 1, rec)
             save(epoch + 1, 0, None)
@@ -632,7 +662,7 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
         model=core.encoder if task == "supervised" else core,
         history=history,
         checkpoint=str(ckpt_path) if ckpt_path else None,
-        epochs_completed=len(history),
+        epochs_completed=sum(1 for r in history if "partial_epoch" not in r),
         stopped_early=stopped_early,
         classifier=core.classifier if task == "supervised" else None,
     )

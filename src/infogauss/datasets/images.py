@@ -18,11 +18,15 @@ from ._common import (
     LabeledImages,
     atomic_save_npy,
     cache_dir,
+    check_images,
     file_key,
     missing,
 )
 
-__all__ = ["load_image_folder", "load_cifar10_zip", "load_tinyimagenet_zip", "IMAGE_SUFFIXES"]
+__all__ = [
+    "load_image_folder", "load_cifar10_zip", "load_tinyimagenet_zip", "jpeg_roundtrip",
+    "IMAGE_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".webp", ".tif", ".tiff")
 
@@ -81,14 +85,15 @@ def _members(path: Path) -> list[tuple[PurePosixPath, object]]:
         return [(PurePosixPath(p.relative_to(path).as_posix()), p.read_bytes)
                 for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     zf = zipfile.ZipFile(path)
-    return [(PurePosixPath(n), (lambda n=n: zf.read(n))) for n in zf.namelist()
+    return [(PurePosixPath(n), (lambda n=n: zf.read(n))) for n in sorted(zf.namelist())
             if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
 
 
 def load_image_folder(path, size: int | None = None, cache: bool = True) -> LabeledImages:
     """Read an ImageFolder tree (``root/<class>/<image>``), as a directory or a zip archive.
 
-    Classes are the sorted sub-folder names (torchvision's convention); a zip may wrap the tree
+    Classes are the sorted sub-folder names (torchvision's convention) and images are ordered
+    by path, for directories and zips alike; a zip may wrap the tree
     in one top folder. Images are converted to RGB, optionally resized to ``size`` x ``size``
     (Pillow BOX filter), decoded once and cached.
 
@@ -205,7 +210,8 @@ def load_tinyimagenet_zip(path, mode: str = "resize", seed: int = 0, cache: bool
     rows = []
     for n in names:
         stem = PurePosixPath(n).stem
-        if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES and stem.startswith("test_") and stem[5:].isdigit():
+        is_image = PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
+        if is_image and stem.startswith("test_") and stem[5:].isdigit():
             rows.append((int(stem[5:]), n))
     if not rows:
         raise missing("Tiny ImageNet test images", path, _TINY_LAYOUT, how)
@@ -227,3 +233,26 @@ def load_tinyimagenet_zip(path, mode: str = "resize", seed: int = 0, cache: bool
     key = f"tinyimagenet-{mode}-{seed if mode == 'crop' else 0}-{file_key(path)}"
     images, labels = build() if not cache else _cached(key, build)
     return LabeledImages(images, labels, ())
+
+
+def jpeg_roundtrip(images, quality: int = 75) -> np.ndarray:
+    """Re-encode uint8 images (N, 3, H, W) as JPEG at ``quality`` and decode them again.
+
+    Used to give a lossless OOD set the same compression artefacts as the JPEG copy of
+    CIFAR-10 in ``../shared/data`` (quality about 75), so that a detector cannot separate the
+    sets by compression alone. Pillow's encoder, 4:2:0 chroma subsampling (its default).
+
+    Returns
+    -------
+    ndarray of uint8, shape (N, 3, H, W)
+    """
+    images = check_images(images)
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"`quality` must be an integer in [1, 100], got {quality!r}")
+    Image = _pil()
+    out = np.empty_like(images)
+    for i, img in enumerate(images.transpose(0, 2, 3, 1)):
+        buf = io.BytesIO()
+        Image.fromarray(img, mode="RGB").save(buf, format="JPEG", quality=int(quality))
+        out[i] = _decode(buf.getvalue(), None).transpose(2, 0, 1)
+    return out

@@ -1,0 +1,150 @@
+"""The real run: train an encoder on CIFAR-10 (shared JPEG zip) with InfoNCE — or its
+cross-entropy twin with ``--supervised`` — for a wall-clock budget or a number of epochs, then
+report kNN accuracy (k=200, cosine, similarity-weighted, train -> test) on backbone embeddings.
+
+Writes ``benchmarks/results/train_cifar10[_supervised].json`` and, under
+``benchmarks/checkpoints/``, the encoder's ``state_dict`` (``<name>.pt``), its config
+(``<name>.config.json``) and the training log (``<name>.log.json``). The resumable training
+checkpoint (with optimizer state) lives in ``runs/train_cifar10/<name>/``.
+
+    python benchmarks/train_cifar10.py --minutes 55
+    python benchmarks/train_cifar10.py --supervised --minutes 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_common import RESULTS, ROOT, SHARED_DATA, provenance, write_json  # noqa: E402
+
+import infogauss.contrastive as ic  # noqa: E402
+from infogauss.datasets import load_cifar10_zip  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(SHARED_DATA / "cifar10_jpeg.zip"))
+    p.add_argument("--encoder", default="small_cnn", choices=list(ic.ENCODERS))
+    p.add_argument("--widths", type=int, nargs=3, default=None, help="small_cnn stage widths")
+    p.add_argument("--supervised", action="store_true", help="train the cross-entropy twin")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget of the training")
+    p.add_argument("--epochs", type=int, default=None, help="fixed epochs (instead of --minutes)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-5)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=0.2)
+    p.add_argument("--augment", default="simclr", choices=["simclr", "paper"])
+    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--knn-every", type=int, default=5, help="kNN monitor every N epochs (subset)")
+    p.add_argument("--name", default=None, help="checkpoint name (default from encoder/mode)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--train-subset", type=int, default=None, help="use the first N train images (smoke runs)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log = logging.getLogger("train_cifar10")
+    t0 = time.time()
+    tr = load_cifar10_zip(args.data, "train")
+    te = load_cifar10_zip(args.data, "test")
+    x_tr, y_tr = tr.images, tr.labels
+    if args.train_subset:
+        x_tr, y_tr = x_tr[:args.train_subset], y_tr[:args.train_subset]
+    log.info("data: train %s test %s (%.1fs)", x_tr.shape, te.images.shape, time.time() - t0)
+
+    mode = "supervised" if args.supervised else "simclr"
+    name = args.name or f"{args.encoder}_{mode}"
+    run_dir = ROOT / "runs" / "train_cifar10" / name
+    cfg = ic.TrainConfig(
+        epochs=args.epochs or 1, batch_size=args.batch_size, optimizer=args.optimizer,
+        lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+        temperature=args.temperature, augment=args.augment, precision=args.precision,
+        seed=args.seed, checkpoint_dir=str(run_dir), resume=args.resume,
+        progress=not args.no_progress, knn_every=args.knn_every,
+    )
+    if args.epochs is None:
+        if args.minutes is None:
+            raise SystemExit("give --minutes or --epochs")
+        # cosine over the wall-clock budget: the learning rate reaches zero when the time is
+        # up however fast this (shared) machine runs; epochs is only an upper bound
+        cfg.schedule = "time"
+        cfg.time_budget_s = 60.0 * args.minutes
+        cfg.epochs = 1000
+    # kNN monitor on a fixed subset (fast); the final number uses all of train and test
+    knn_sub = (x_tr[:10000], y_tr[:10000], te.images[:2000], te.labels[:2000])
+    encoder = ic.build_encoder(args.encoder, seed=args.seed,
+                               **({"widths": tuple(args.widths)} if args.widths else {}))
+    t_train = time.time()
+    if args.supervised:
+        res = ic.train_supervised(encoder, x_tr, y_tr, cfg, knn_data=knn_sub)
+    else:
+        res = ic.train_contrastive(encoder, x_tr, cfg, knn_data=knn_sub)
+    train_s = time.time() - t_train
+    enc = res.model
+    t_eval = time.time()
+    z_tr = ic.embed(enc, x_tr, layer="backbone", batch_size=1024, precision=args.precision)
+    z_te = ic.embed(enc, te.images, layer="backbone", batch_size=1024, precision=args.precision)
+    knn = ic.knn_accuracy(z_tr, y_tr, z_te, te.labels, k=200, temperature=0.1)
+    metrics = {"knn_acc_backbone": knn}
+    if enc.head is not None and not args.supervised:
+        h_tr = ic.embed(enc, x_tr, layer="head", batch_size=1024, precision=args.precision)
+        h_te = ic.embed(enc, te.images, layer="head", batch_size=1024, precision=args.precision)
+        metrics["knn_acc_head"] = ic.knn_accuracy(h_tr, y_tr, h_te, te.labels, k=200, temperature=0.1)
+    if args.supervised:
+        import torch
+
+        with torch.inference_mode():
+            logits = res.classifier(torch.from_numpy(z_te))
+        metrics["test_accuracy"] = float((logits.argmax(1).numpy() == te.labels).mean())
+    eval_s = time.time() - t_eval
+    log.info("kNN accuracy (k=200, cosine, backbone): %.4f", knn)
+
+    import torch
+
+    ck = ROOT / "benchmarks" / "checkpoints"
+    ck.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}
+    if args.supervised:
+        state.update({f"classifier.{k}": v.detach().cpu() for k, v in res.classifier.state_dict().items()})
+    torch.save(state, ck / f"{name}.pt")
+    write_json(ck / f"{name}.config.json", {"encoder": enc.spec, "train_config": cfg.to_dict(),
+                                             "mode": mode, "n_classes": 10 if args.supervised else None,
+                                             "load": "build_encoder(**encoder).load_state_dict(state) "
+                                                     "(drop 'classifier.*' keys first)"})
+    write_json(ck / f"{name}.log.json", {"history": res.history})
+    result = {
+        "benchmark": "train_cifar10", "mode": mode, "encoder": args.encoder,
+        "n_params_backbone": sum(p.numel() for p in enc.backbone.parameters()),
+        "n_params_total": sum(p.numel() for p in enc.parameters()),
+        "data": str(Path(args.data).name), "n_train": int(len(x_tr)), "n_test": int(len(te.images)),
+        "config": cfg.to_dict(), "seed": args.seed, "budget_minutes": args.minutes,
+        "mean_img_per_s": sum(h["img_per_s"] for h in res.history) / max(1, len(res.history)),
+        "epochs_completed": res.epochs_completed, "stopped_early": res.stopped_early,
+        "train_seconds": train_s, "eval_seconds": eval_s, "metrics": metrics,
+        "knn": {"k": 200, "metric": "cosine", "weighting": "exp(sim/0.1)", "layer": "backbone",
+                "train": "all train", "test": "all test"},
+        "history": res.history, "checkpoint": str((ck / f"{name}.pt").relative_to(ROOT)),
+        "provenance": provenance(),
+    }
+    out = RESULTS / ("train_cifar10.json" if not args.supervised else "train_cifar10_supervised.json")
+    if args.train_subset or args.name:
+        out = RESULTS / f"train_cifar10_{name}.json"
+    write_json(out, result)
+    print(json.dumps({"metrics": metrics, "epochs": res.epochs_completed, "out": str(out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""`infogauss train` / `infogauss embed` through the dispatcher, flags and TOML."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from infogauss.cli import main  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _threads(monkeypatch, tmp_path):
+    monkeypatch.setenv("INFOGAUSS_CACHE", str(tmp_path / "cache"))
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_train_then_embed_vectors(tmp_path, capsys):
+    x = np.random.default_rng(0).standard_normal((64, 10)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    toml = tmp_path / "run.toml"
+    toml.write_text('encoder = "mlp"\nepochs = 2\nbatch-size = 16\nprecision = "fp32"\n'
+                    f'out = "{tmp_path / "run"}"\nhidden_dim = 16\nout_dim = 6\n')
+    assert main(["train", "--config", str(toml), "--data", str(tmp_path / "x.npy"), "--no-progress",
+                 "--embed", "--lr", "0.01"]) == 0
+    run = tmp_path / "run"
+    for f in ("last.pt", "encoder.pt", "config.json", "log.json", "embeddings.npy", "labels.npy"):
+        assert (run / f).exists(), f
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train_config"]["lr"] == 0.01 and cfg["train_config"]["epochs"] == 2  # flag > TOML
+    assert len(json.loads((run / "log.json").read_text())["history"]) == 2
+    z_train = np.load(run / "embeddings.npy")
+    assert z_train.shape == (64, 6) and z_train.dtype == np.float32
+    out = tmp_path / "emb" / "z.npy"
+    assert main(["embed", "--checkpoint", str(run), "--data", str(tmp_path / "x.npy"),
+                 "--output", str(out), "--no-progress"]) == 0
+    np.testing.assert_allclose(np.load(out), z_train, rtol=1e-5, atol=1e-6)
+    # a state_dict next to its config.json works too
+    assert main(["embed", "--checkpoint", str(run / "encoder.pt"), "--data", str(tmp_path / "x.npy"),
+                 "--output", str(out), "--layer", "head", "--no-progress"]) == 0
+    assert np.load(out).shape == (64, 128)
+
+
+def test_train_supervised_images(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (32, 3, 16, 16), dtype=np.uint8),
+             labels=rng.integers(0, 3, 32))
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--supervised", "--epochs", "1",
+                 "--batch-size", "16", "--out", str(tmp_path / "sup"), "--no-progress"]) == 0
+    z = tmp_path / "z.npy"
+    assert main(["embed", "--checkpoint", str(tmp_path / "sup" / "last.pt"),
+                 "--data", str(tmp_path / "d.npz"), "--output", str(z), "--no-progress"]) == 0
+    assert np.load(z).shape == (32, 512)
+
+
+def test_cli_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 3\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        main(["train", "--config", str(bad), "--data", "x"])
+    with pytest.raises(ValueError, match="`data` must be an existing"):
+        main(["train", "--data", str(tmp_path / "missing.npy")])
+    with pytest.raises(ValueError, match="`checkpoint` must be a run directory"):
+        main(["embed", "--checkpoint", str(tmp_path / "nothing"), "--data", "x"])
