@@ -27,10 +27,11 @@ def _load(name: str) -> dict | None:
 
 
 def _prov(payload: dict) -> str:
-    env = payload.get("environment") or payload
+    env = payload.get("environment") or payload.get("provenance") or payload
     sha = env.get("git_sha") or (payload.get("git") or {}).get("sha") or payload.get("git_sha")
     ts = env.get("timestamp_utc", "")
-    machine = env.get("machine") or payload.get("machine") or {}
+    machine = env.get("machine") if isinstance(env.get("machine"), dict) else None
+    machine = machine or payload.get("machine") or env
     cpu = machine.get("cpu") or machine.get("cpu_model") or machine.get("processor") or ""
     cores = machine.get("cores") or machine.get("cpu_count") or ""
     return f"_Source: `{payload.get('_file', '')}` — git {str(sha)[:12]}, {ts} {cpu} ({cores} cores)._"
@@ -71,22 +72,34 @@ def scoring_speed(p: dict) -> str:
 
 
 def train_throughput(p: dict) -> str:
-    mod = _module("train_throughput")
-    if mod is not None and hasattr(mod, "markdown"):
-        return mod.markdown(p)
-    return "```json\n" + json.dumps(p.get("results", p), indent=1)[:3000] + "\n```"
+    rows = [
+        "| encoder | params | precision | channels_last | img/s | augmentation share | data share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in p["results"]:
+        rows.append(
+            f"| {r['encoder']} | {r['n_params'] / 1e6:.2f}M | {r['precision']} | {r['channels_last']} | "
+            f"{r['img_per_s']:.0f} | {100 * r['aug_share']:.1f}% | {100 * r['data_share']:.2f}% |"
+        )
+    rows += ["", p.get("description", "")]
+    return "\n".join(rows)
 
 
 def train_cifar10(p: dict) -> str:
-    m = p.get("metrics", {})
-    keys = ["knn_acc", "knn_accuracy", "epochs", "train_seconds"]
-    lines = [f"- {k}: {_f(m.get(k))}" for k in keys if k in m]
-    lines.append(f"- epochs completed: {p.get('epochs_completed')}")
-    if p.get("budget_minutes") is not None:
-        lines.append(f"- wall-clock budget: {p['budget_minutes']} min")
-    for k, v in m.items():
-        if k not in keys and isinstance(v, (int, float, str)):
-            lines.append(f"- {k}: {_f(v)}")
+    m, cfg = p.get("metrics", {}), p.get("config", {})
+    lines = [
+        "| encoder | params (backbone / total) | mode | budget | epochs | mean img/s | kNN acc. backbone | kNN acc. head |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {p.get('encoder')} | {p.get('n_params_backbone', 0) / 1e6:.2f}M / {p.get('n_params_total', 0) / 1e6:.2f}M "
+        f"| {p.get('mode')} | {_f(p.get('budget_minutes'))} min | {p.get('epochs_completed')} | "
+        f"{_f(p.get('mean_img_per_s'), '.0f')} | {_f(m.get('knn_acc_backbone', m.get('accuracy')), '.4f')} | "
+        f"{_f(m.get('knn_acc_head'), '.4f')} |",
+        "",
+        f"Settings: optimizer {cfg.get('optimizer')}, lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, "
+        f"temperature {cfg.get('temperature')}, augmentation {cfg.get('augment')}, precision {cfg.get('precision')}, "
+        f"channels_last {cfg.get('channels_last')}; kNN: k=200, cosine, all {p.get('n_train')} train -> "
+        f"{p.get('n_test')} test images.",
+    ]
     return "\n".join(lines)
 
 
@@ -202,7 +215,7 @@ def _headline(items) -> str:
                 )
         elif name == "train_cifar10":
             m = p.get("metrics", {})
-            acc = m.get("knn_acc", m.get("knn_accuracy"))
+            acc = m.get("knn_acc_backbone")
             out.append(
                 f"- InfoNCE on CIFAR-10 on 2 CPU cores: kNN accuracy (k=200) {_f(acc)} after "
                 f"{p.get('epochs_completed')} epochs."
