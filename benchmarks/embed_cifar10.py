@@ -74,19 +74,29 @@ def load_ood(spec: str, jpeg_quality: int) -> tuple[str, np.ndarray, dict]:
     reencoded = bool(lossless and jpeg_quality)
     if reencoded:
         images = jpeg_roundtrip(images, quality=jpeg_quality)
-    return name, images, {"path": str(p), "rule": rule, "jpeg_reencoded_quality": jpeg_quality if reencoded else None}
+    return (
+        name,
+        images,
+        {"path": str(p), "rule": rule, "jpeg_reencoded_quality": jpeg_quality if reencoded else None},
+    )
 
 
 def _all_jpeg(p: Path) -> bool:
     import zipfile
 
-    names = zipfile.ZipFile(p).namelist() if p.suffix == ".zip" else [str(q) for q in p.rglob("*") if q.is_file()]
+    names = (
+        zipfile.ZipFile(p).namelist()
+        if p.suffix == ".zip"
+        else [str(q) for q in p.rglob("*") if q.is_file()]
+    )
     exts = {Path(n).suffix.lower() for n in names if not n.endswith("/")}
     return bool(exts) and exts <= {".jpg", ".jpeg"}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--checkpoint", help="encoder checkpoint (.pt state_dict with config, or run dir)")
     ap.add_argument("--untrained", metavar="ENCODER", help="embed with an untrained encoder instead")
     ap.add_argument("--out", required=True, help="output directory")
@@ -119,13 +129,17 @@ def main(argv=None) -> int:
             ).images
             ood_meta[f"tin_{mode}"] = {
                 "path": str(data / "tinyimagenet_test_jpeg.zip"),
-                "rule": "64->32 Pillow BOX" if mode == "resize" else f"random 32x32 crop, seed {args.crop_seed}",
+                "rule": "64->32 Pillow BOX"
+                if mode == "resize"
+                else f"random 32x32 crop, seed {args.crop_seed}",
                 "jpeg_reencoded_quality": None,
             }
     for spec in args.ood:
         name, images, meta = load_ood(spec, args.jpeg_quality)
         ood_images[name], ood_meta[name] = images, meta
-    log.info("images loaded in %.1fs: %s", time.time() - t0, {k: v.shape[0] for k, v in ood_images.items()})
+    log.info(
+        "images loaded in %.1fs: %s", time.time() - t0, {k: v.shape[0] for k, v in ood_images.items()}
+    )
 
     if args.checkpoint:
         enc = load_encoder(args.checkpoint)
@@ -149,7 +163,13 @@ def main(argv=None) -> int:
             meta={"checkpoint": source, "layer": layer, "precision": args.precision,
                   "cifar10": str(data / "cifar10_jpeg.zip"), "ood": ood_meta},
         )  # fmt: skip
-        log.info("%s embeddings (%d-d) written to %s in %.1fs", layer, emb["train"].shape[1], out, time.time() - t)
+        log.info(
+            "%s embeddings (%d-d) written to %s in %.1fs",
+            layer,
+            emb["train"].shape[1],
+            out,
+            time.time() - t,
+        )
     return 0
 
 

@@ -55,7 +55,11 @@ def run_bench(args: argparse.Namespace) -> int:
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else (print(exc.code, file=sys.stderr) or 1)
+        return (
+            int(exc.code or 0)
+            if not isinstance(exc.code, str)
+            else (print(exc.code, file=sys.stderr) or 1)
+        )
     finally:
         sys.argv, sys.path[:] = old_argv, old_path
     return 0

@@ -115,7 +115,9 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
     acc = _knn_accuracy(Z["train"], ytr, Z["test"], y[D["test"]])
 
     # diagnose, against the untrained encoder as negative control
-    rep = diagnose(Z["test"], baseline=untrained, seed=seed, n_null_simulations=200, n_joint_simulations=99)
+    rep = diagnose(
+        Z["test"], baseline=untrained, seed=seed, n_null_simulations=200, n_joint_simulations=99
+    )
 
     # fit + OOD detection
     model = GaussianModel().fit(Z["train"])
@@ -152,10 +154,15 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
         files = _plots(rep, curves, out)
     return {
         "config": {
-            "in_classes": D["in_classes"], "ood_classes": D["ood_classes"],
-            "n_train": int(D["train"].size), "n_calib": int(D["calib"].size),
-            "n_test": int(D["test"].size), "n_ood": int(D["ood"].size),
-            "encoder": "mlp 64->256->256->64 (+ projection head)", "epochs": epochs, "tau": 0.2,
+            "in_classes": D["in_classes"],
+            "ood_classes": D["ood_classes"],
+            "n_train": int(D["train"].size),
+            "n_calib": int(D["calib"].size),
+            "n_test": int(D["test"].size),
+            "n_ood": int(D["ood"].size),
+            "encoder": "mlp 64->256->256->64 (+ projection head)",
+            "epochs": epochs,
+            "tau": 0.2,
         },  # fmt: skip
         "train_seconds": train_seconds,
         "final_loss": res.history[-1]["loss"],
@@ -202,7 +209,9 @@ def _retrieval_part(Z, D, y, seed) -> dict[str, Any] | str:
         "precision@1": float(rel[:, 0].mean()),
         "mAP@5": metrics.map_at_k(rel, 5),
         "declared_match_rate_top1": float(top1_declared.mean()),
-        "wrong_class_among_declared_top1": float((~rel[:, 0] & top1_declared).sum() / max(1, top1_declared.sum())),
+        "wrong_class_among_declared_top1": float(
+            (~rel[:, 0] & top1_declared).sum() / max(1, top1_declared.sum())
+        ),
         "relevance_ece": metrics.expected_calibration_error(rel.ravel(), res.relevance.ravel()),
         "abstain_in_distribution": float(res.abstain.mean()),
         "abstain_ood": float(res_ood.abstain.mean()),
@@ -238,7 +247,8 @@ def render(report: dict[str, Any]) -> str:
         "# infogauss demo report",
         "",
         "## 1. Paper's synthetic setting (Laplace 1024-d -> linear 256-d, InfoNCE tau=0.1)",
-        f"trained {s['config']['epochs']} epochs in {s['train_seconds']:.1f}s, final loss {s['final_loss']:.3f}",
+        f"trained {s['config']['epochs']} epochs in {s['train_seconds']:.1f}s, "
+        f"final loss {s['final_loss']:.3f}",
         "",
         "| encoder | norm CV | AD pass | DP pass | verdict |",
         "|---|---|---|---|---|",
@@ -285,12 +295,18 @@ def render(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append(f"Calibrated retrieval: {rt}")
-    lines += ["", f"Total time {report['seconds']:.1f}s. Plots: {', '.join(Path(p).name for p in dg['plots']) or 'none'}"]
+    lines += [
+        "",
+        f"Total time {report['seconds']:.1f}s. "
+        f"Plots: {', '.join(Path(p).name for p in dg['plots']) or 'none'}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default="demo_output", help="output directory")
     ap.add_argument("--epochs", type=int, default=60, help="InfoNCE epochs on digits")
     ap.add_argument("--synthetic-epochs", type=int, default=30)
