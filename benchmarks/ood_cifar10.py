@@ -41,9 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -56,6 +54,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _embeddings import load_embeddings  # noqa: E402
+from _env import _default as _json_default  # noqa: E402
+from _env import git_sha, machine  # noqa: E402
 
 from infogauss.metrics import empirical_fpr, ood_report  # noqa: E402
 from infogauss.ood import MahalanobisOOD, conformal_pvalues  # noqa: E402
@@ -382,7 +382,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
         "seed": seed,
         "versions": _versions(),
         "git": _git(),
-        "machine": _machine(),
+        "machine": machine(),
         "data": {**emb.summary(), "n_train_used": int(train.shape[0]),
                  "train_subsampled": bool(train.shape[0] < n_full), "meta": emb.meta},
         "calibration_setup": {"n_calibration": n_cal, "n_evaluation": m - n_cal,
@@ -405,11 +405,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines = ["# CIFAR-10 OOD benchmark", ""]
     d = results["data"]
     git = results["git"]
+    cpus = results["machine"].get("cores", results["machine"].get("cpu_count"))
     sha = (git.get("sha") or "?")[:10] + (" (dirty)" if git.get("dirty") else "")
     lines += [
         f"Embeddings: `{d.get('directory')}` (dim {d['dim']}; train {d['n_train_used']} of "
         f"{d['n_train']}; test {d['n_test']}). Seed {results['seed']}, git `{sha}`, "
-        f"{results['machine'].get('cpu_count')} CPUs, {results['runtime_seconds']:.0f} s.",
+        f"{cpus} CPUs, {results['runtime_seconds']:.0f} s.",
         "",
         "Scores: higher = more in-distribution. FPR95 = fraction of OOD accepted at the "
         "threshold keeping 95% of CIFAR-10 test. Best value per column in bold.",
@@ -502,29 +503,9 @@ def _versions() -> dict[str, str | None]:
 
 
 def _git() -> dict[str, Any]:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                               text=True, check=True, timeout=10).stdout.strip() != ""
-        return {"sha": sha, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"sha": None, "dirty": None}
-
-
-def _machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "hostname": platform.node()}
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return repr(o)
+    sha = git_sha()
+    return {"sha": sha.removesuffix("+dirty") if sha else None,
+            "dirty": None if sha is None else sha.endswith("+dirty")}
 
 
 if __name__ == "__main__":

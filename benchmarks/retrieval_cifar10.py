@@ -43,17 +43,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from infogauss import metrics
-from infogauss.retrieval import AnalyticCosineNull, CalibratedRetriever
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import _default as _json_default  # noqa: E402
+from _env import git_sha, machine  # noqa: E402
+
+from infogauss import metrics  # noqa: E402
+from infogauss.retrieval import AnalyticCosineNull, CalibratedRetriever  # noqa: E402
 
 ALPHAS = (1e-2, 1e-3)
 OOD_ALPHA = 1e-2
@@ -81,19 +83,6 @@ def load_embeddings(directory: Path) -> dict:
     return data
 
 
-def _git_sha() -> str | None:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def _versions() -> dict:
     import faiss
     import scipy
@@ -108,15 +97,6 @@ def _versions() -> dict:
         "scikit-learn": sklearn.__version__,
         "faiss": faiss.__version__,
         "infogauss": infogauss.__version__,
-    }
-
-
-def _machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
 
 
@@ -403,7 +383,8 @@ def markdown(result: dict) -> str:
                 f"{t[f'{kind}_params']} |"
             )
     wall = _f(result["elapsed_seconds"], 3)
-    lines += ["", f"Total wall time: {wall} s on {result['machine']['cpu_count']} CPUs.", ""]
+    cpus = result["machine"].get("cores", result["machine"].get("cpu_count"))
+    lines += ["", f"Total wall time: {wall} s on {cpus} CPUs.", ""]
     return "\n".join(lines)
 
 
@@ -462,8 +443,8 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "seed": args.seed,
         "versions": _versions(),
-        "git_sha": _git_sha(),
-        "machine": _machine(),
+        "git_sha": git_sha(),
+        "machine": machine(),
         "metrics": result_metrics,
         "elapsed_seconds": time.perf_counter() - t0,
     }
@@ -472,14 +453,6 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.with_suffix(".md").write_text(markdown(result))
     print(f"[retrieval_cifar10] wrote {args.out} and its .md table", file=sys.stderr)
     return result
-
-
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 if __name__ == "__main__":
