@@ -151,6 +151,9 @@ def test_corrupt_checkpoint(tmp_path):
     ({"precision": "fp16"}, "`precision` must be"),
     ({"epochs": 0}, "`epochs` must be"),
     ({"schedule": "time"}, "`schedule`='time' needs"),
+    ({"crop_size": 0}, "`crop_size` must be a positive int"),
+    ({"crop_size": 24.0}, "`crop_size` must be a positive int"),
+    ({"crop_size": 8}, "`crop_size` applies to the image augmentations"),
 ])
 def test_bad_config(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -172,6 +175,34 @@ def test_bad_data():
         train_contrastive(_mlp(), [[1.0]], _cfg())
     with pytest.raises(TypeError, match="`encoder` must be a torch.nn.Module"):
         train_contrastive("mlp", _vectors(), _cfg())
+
+
+class _Shapes(torch.nn.Module):
+    """Records the input shapes it sees; global pooling makes it size-agnostic."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.seen = set()
+
+    def forward(self, x):
+        self.seen.add(tuple(x.shape[2:]))
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def test_crop_size_trains_on_smaller_crops():
+    net = _Shapes()
+    res = train_contrastive(net, _images(side=16), _cfg(augment="simclr", crop_size=8, epochs=1))
+    assert net.seen == {(8, 8)} and res.epochs_completed == 1
+    net = _Shapes()
+    train_contrastive(net, _images(side=16), _cfg(augment="simclr", epochs=1))
+    assert net.seen == {(16, 16)}
+    # an Augmentation instance takes the size too; a conflicting one is refused
+    net = _Shapes()
+    train_contrastive(net, _images(side=16), _cfg(crop_size=8, epochs=1), augment=ImageAugment(size=8))
+    assert net.seen == {(8, 8)}
+    with pytest.raises(ValueError, match="conflicts with the augmentation's size=12"):
+        train_contrastive(_Shapes(), _images(side=16), _cfg(crop_size=8), augment=ImageAugment(size=12))
 
 
 def test_paired_data_and_any_module():

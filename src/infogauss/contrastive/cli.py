@@ -26,6 +26,7 @@ _TRAIN_DEFAULTS = {
     "augment": None, "precision": "bf16", "seed": 0, "out": "runs/train", "resume": False,
     "no_progress": False, "embed": False, "head": True, "projection_dim": 128,
     "hidden_dim": 512, "out_dim": None, "reg_beta": 0.0, "reg_lambda": 1.0, "device": None,
+    "widths": None, "crop_size": None,
 }
 _EMBED_DEFAULTS = {
     "checkpoint": None, "data": None, "format": "auto", "split": "test", "layer": "backbone",
@@ -88,6 +89,9 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     _add(parser, "warmup_epochs", type=float)
     _add(parser, "temperature", type=float)
     _add(parser, "augment", choices=["simclr", "paper", "synthetic", "bitflip", "none"])
+    _add(parser, "crop_size", type=int,
+         help="side of the training crops (images; default the input's, e.g. 24 for 32 px data)")
+    _add(parser, "widths", type=int, nargs=3, help="small_cnn stage widths (default 32 64 128)")
     _add(parser, "precision", choices=["bf16", "fp32"])
     _add(parser, "seed", type=int)
     _add(parser, "out", help="output directory (checkpoint, config, log, embeddings)")
@@ -182,6 +186,8 @@ def run_train(args: argparse.Namespace) -> int:
         kw.update(in_features=int(np.prod(x.shape[1:])), out_dim=o["out_dim"])
         if o["encoder"] == "mlp":
             kw["hidden_dim"] = int(o["hidden_dim"])
+    if o["widths"] is not None:
+        kw["widths"] = tuple(o["widths"])
     encoder = build_encoder(o["encoder"], **kw)
     out = Path(o["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +195,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=int(o["epochs"]), batch_size=int(o["batch_size"]), optimizer=o["optimizer"],
         lr=float(o["lr"]), weight_decay=float(o["weight_decay"]),
         warmup_epochs=float(o["warmup_epochs"]), temperature=float(o["temperature"]),
-        augment=augment, precision=o["precision"], seed=int(o["seed"]),
+        augment=augment, crop_size=o["crop_size"], precision=o["precision"], seed=int(o["seed"]),
         reg_beta=float(o["reg_beta"]), reg_lambda=float(o["reg_lambda"]),
         checkpoint_dir=str(out), resume=bool(o["resume"]), progress=not o["no_progress"],
         device=o["device"],
