@@ -108,6 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("--crop-seed", type=int, default=0)
     ap.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
     ap.add_argument("--seed", type=int, default=0, help="initialisation of --untrained")
+    ap.add_argument("--widths", type=int, nargs=3, default=None,
+                    help="stage widths of an --untrained small_cnn (default 32 64 128)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not (args.checkpoint or args.untrained):
@@ -145,8 +147,11 @@ def main(argv=None) -> int:
         enc = load_encoder(args.checkpoint)
         source = str(args.checkpoint)
     else:
-        enc = ic.build_encoder(args.untrained, seed=args.seed)
-        source = f"untrained {args.untrained} (seed {args.seed})"
+        kw = {"widths": tuple(args.widths)} if args.widths else {}
+        enc = ic.build_encoder(args.untrained, seed=args.seed, **kw)
+        source = (f"untrained {args.untrained}"
+                  + (f" widths {'-'.join(map(str, args.widths))}" if args.widths else "")
+                  + f" (seed {args.seed})")
     layers = ["backbone", "head"] if args.layer == "both" else [args.layer]
     for layer in layers:
         t = time.time()

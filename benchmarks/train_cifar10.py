@@ -2,13 +2,19 @@
 cross-entropy twin with ``--supervised`` — for a wall-clock budget or a number of epochs, then
 report kNN accuracy (k=200, cosine, similarity-weighted, train -> test) on backbone embeddings.
 
-Writes ``benchmarks/results/train_cifar10[_supervised].json`` and, under
+Writes ``benchmarks/results/train_cifar10_<name>.json`` and, under
 ``benchmarks/checkpoints/``, the encoder's ``state_dict`` (``<name>.pt``), its config
 (``<name>.config.json``) and the training log (``<name>.log.json``). The resumable training
 checkpoint (with optimizer state) lives in ``runs/train_cifar10/<name>/``.
 
-    python benchmarks/train_cifar10.py --minutes 55
-    python benchmarks/train_cifar10.py --supervised --minutes 30
+    python benchmarks/train_cifar10.py --minutes 55                      # small_cnn_simclr
+    python benchmarks/train_cifar10.py --minutes 60 --widths 48 96 192 --crop-size 24 \
+        --name small_cnn_w48_simclr                                      # the reference run
+    python benchmarks/train_cifar10.py --supervised --minutes 12 --widths 48 96 192 \
+        --crop-size 24 --name small_cnn_w48_supervised                   # its cross-entropy twin
+
+``--crop-size 24`` trains on 24 px random-resized crops (about 1.7x the images per second of
+32 px) and evaluates on the full 32 px images; see ``TrainConfig.crop_size``.
 """
 
 from __future__ import annotations
@@ -16,15 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_common import RESULTS, ROOT, SHARED_DATA, provenance, write_json  # noqa: E402
+from _env import RESULTS, ROOT, environment, write_json  # noqa: E402
 
 import infogauss.contrastive as ic  # noqa: E402
 from infogauss.datasets import load_cifar10_zip  # noqa: E402
+
+SHARED_DATA = ROOT / ".." / "shared" / "data"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,6 +68,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     log = logging.getLogger("train_cifar10")
     t0 = time.time()
+    env = environment()  # at the start: git SHA and the load average before training
     tr = load_cifar10_zip(args.data, "train")
     te = load_cifar10_zip(args.data, "test")
     x_tr, y_tr = tr.images, tr.labels
@@ -128,7 +138,8 @@ def main(argv=None) -> int:
                                                      "(drop 'classifier.*' keys first)"})
     write_json(ck / f"{name}.log.json", {"history": res.history})
     result = {
-        "benchmark": "train_cifar10", "mode": mode, "encoder": args.encoder,
+        "benchmark": "train_cifar10", "name": name, "mode": mode, "encoder": args.encoder,
+        "encoder_spec": enc.spec,
         "n_params_backbone": sum(p.numel() for p in enc.backbone.parameters()),
         "n_params_total": sum(p.numel() for p in enc.parameters()),
         "data": str(Path(args.data).name), "n_train": int(len(x_tr)), "n_test": int(len(te.images)),
@@ -139,11 +150,9 @@ def main(argv=None) -> int:
         "knn": {"k": 200, "metric": "cosine", "weighting": "exp(sim/0.1)", "layer": "backbone",
                 "train": "all train", "test": "all test"},
         "history": res.history, "checkpoint": str((ck / f"{name}.pt").relative_to(ROOT)),
-        "provenance": provenance(),
+        "environment": env, "load_avg_at_end": list(os.getloadavg()),
     }
-    out = RESULTS / ("train_cifar10.json" if not args.supervised else "train_cifar10_supervised.json")
-    if args.train_subset or args.name:
-        out = RESULTS / f"train_cifar10_{name}.json"
+    out = RESULTS / f"train_cifar10_{name}.json"
     write_json(out, result)
     print(json.dumps({"metrics": metrics, "epochs": res.epochs_completed, "out": str(out)}))
     return 0

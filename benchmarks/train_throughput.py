@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_common import RESULTS, provenance, write_json  # noqa: E402
+from _env import RESULTS, environment, write_json  # noqa: E402
 
 import infogauss.contrastive as ic  # noqa: E402
 
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         "description": "InfoNCE training step (2 views, SimCLR augmentation for images), img/s = "
                        "source images per second; shares of the step in augmentation and data "
                        "loading; second of two epochs",
-        "config": vars(args), "seed": args.seed, "results": rows, "provenance": provenance(),
+        "config": vars(args), "seed": args.seed, "results": rows, "environment": environment(),
     })
     return 0
 

@@ -51,7 +51,10 @@ def test_train_supervised_images(tmp_path):
     np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (32, 3, 16, 16), dtype=np.uint8),
              labels=rng.integers(0, 3, 32))
     assert main(["train", "--data", str(tmp_path / "d.npz"), "--supervised", "--epochs", "1",
-                 "--batch-size", "16", "--out", str(tmp_path / "sup"), "--no-progress"]) == 0
+                 "--batch-size", "16", "--out", str(tmp_path / "sup"), "--no-progress",
+                 "--widths", "8", "16", "24", "--crop-size", "12"]) == 0
+    cfg = json.loads((tmp_path / "sup" / "config.json").read_text())
+    assert cfg["encoder"]["widths"] == [8, 16, 24] and cfg["train_config"]["crop_size"] == 12
     z = tmp_path / "z.npy"
     assert main(["embed", "--checkpoint", str(tmp_path / "sup" / "last.pt"),
                  "--data", str(tmp_path / "d.npz"), "--output", str(z), "--no-progress"]) == 0
