@@ -22,8 +22,16 @@ sys.path.insert(0, str(HERE))
 
 
 def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """``results/<name>.json``; a glob pattern gathers its files as ``{"runs": [...]}``."""
+    files = sorted(RESULTS.glob(f"{name}.json"))
+    if not files:
+        return None
+    payloads = []
+    for f in files:
+        p = json.loads(f.read_text())
+        p["_file"] = f"benchmarks/results/{f.name}"
+        payloads.append(p)
+    return {"runs": payloads} if "*" in name else payloads[0]
 
 
 def _prov(payload: dict) -> str:
@@ -83,19 +91,6 @@ def train_throughput(p: dict) -> str:
         )
     rows += ["", p.get("description", "")]
     return "\n".join(rows)
-
-
-def _train_runs() -> dict | None:
-    """All ``train_cifar10_<name>.json`` files, one table (a run per row)."""
-    files = sorted(RESULTS.glob("train_cifar10_*.json"))
-    if not files:
-        return None
-    runs = []
-    for f in files:
-        r = json.loads(f.read_text())
-        r["_file"] = f"benchmarks/results/{f.name}"
-        runs.append(r)
-    return {"runs": runs, "_file": "benchmarks/results/train_cifar10_*.json"}
 
 
 def _arch(r: dict) -> str:
@@ -215,7 +210,7 @@ def scale(p: dict) -> str:
 SECTIONS = [
     ("scoring_speed", "Gaussian core: fit and scoring speed", scoring_speed),
     ("train_throughput", "Training throughput (CPU)", train_throughput),
-    ("train_cifar10_runs", "Training on CIFAR-10 (CPU runs): InfoNCE and the cross-entropy twin",
+    ("train_cifar10_*", "Training on CIFAR-10 (CPU runs): InfoNCE and the cross-entropy twin",
      train_cifar10),
     ("paper_table1_cpu", "The paper's Table 1, side by side", table1),
     ("ood_cifar10", "OOD detection: CIFAR-10 vs Tiny ImageNet", ood),
@@ -234,17 +229,16 @@ def build() -> tuple[str, str]:
     ]
     headline = []
     for name, title, fn in SECTIONS:
-        p = _train_runs() if name == "train_cifar10_runs" else _load(name)
+        p = _load(name)
         parts += ["", f"## {title}", ""]
         if p is None:
             parts.append(f"Not run yet (`benchmarks/results/{name}.json` is absent).")
             continue
-        p.setdefault("_file", f"benchmarks/results/{name}.json")
         try:
             parts.append(fn(p))
         except Exception as exc:  # noqa: BLE001 - show what could not be rendered
             parts.append(f"Could not render {name}.json: {type(exc).__name__}: {exc}")
-        if name != "train_cifar10_runs":  # one source line per run in its section
+        if "runs" not in p:  # a multi-run section gives one source line per run itself
             parts += ["", _prov(p)]
         headline.append((name, title, p))
     return "\n".join(parts) + "\n", _headline(headline)
@@ -263,7 +257,7 @@ def _headline(items) -> str:
                     f"{c['score_speedup_vs_sklearn']:.0f}× scikit-learn's `mahalanobis`; fit "
                     f"{c['fit_speedup_vs_sklearn_ledoitwolf']:.1f}× faster than `LedoitWolf`."
                 )
-        elif name == "train_cifar10_runs":
+        elif name == "train_cifar10_*":
             for r in p["runs"]:
                 if r.get("mode") != "simclr":
                     continue

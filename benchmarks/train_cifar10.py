@@ -3,7 +3,8 @@ cross-entropy twin with ``--supervised`` — for a wall-clock budget or a number
 report kNN accuracy (k=200, cosine, similarity-weighted, train -> test) on backbone embeddings.
 
 Writes ``benchmarks/results/train_cifar10_<name>.json`` and, under
-``benchmarks/checkpoints/``, the encoder's ``state_dict`` (``<name>.pt``), its config
+``benchmarks/checkpoints/``, the encoder's ``state_dict`` (``<name>.pt``: not in git, its SHA-256
+is in the results file and in ``benchmarks/checkpoints/SHA256SUMS``), its config
 (``<name>.config.json``) and the training log (``<name>.log.json``). The resumable training
 checkpoint (with optimizer state) lives in ``runs/train_cifar10/<name>/``.
 
@@ -20,6 +21,7 @@ checkpoint (with optimizer state) lives in ``runs/train_cifar10/<name>/``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -61,6 +63,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-subset", type=int, default=None, help="use the first N train images (smoke runs)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
+
+
+def _record_sha256(path: Path) -> str:
+    """SHA-256 of a checkpoint, also (re)written into ``SHA256SUMS`` next to it (sha256sum format)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    sums = path.parent / "SHA256SUMS"
+    lines = sums.read_text().splitlines() if sums.exists() else []
+    lines = [ln for ln in lines if not ln.endswith(f"  {path.name}")] + [f"{digest}  {path.name}"]
+    sums.write_text("\n".join(sorted(lines, key=lambda ln: ln.split("  ", 1)[1])) + "\n")
+    return digest
 
 
 def main(argv=None) -> int:
@@ -150,6 +162,7 @@ def main(argv=None) -> int:
         "knn": {"k": 200, "metric": "cosine", "weighting": "exp(sim/0.1)", "layer": "backbone",
                 "train": "all train", "test": "all test"},
         "history": res.history, "checkpoint": str((ck / f"{name}.pt").relative_to(ROOT)),
+        "checkpoint_sha256": _record_sha256(ck / f"{name}.pt"),
         "environment": env, "load_avg_at_end": list(os.getloadavg()),
     }
     out = RESULTS / f"train_cifar10_{name}.json"
