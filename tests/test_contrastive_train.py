@@ -1,5 +1,6 @@
 """Training loop: exact resume, signals, bad checkpoints, supervised twin, DDP == single process."""
 
+import gc
 import os
 import signal
 import socket
@@ -264,6 +265,12 @@ def _ddp_worker(rank, world, port, out):
         res = train_contrastive(_mlp(), _vectors(), _cfg(epochs=2))
         if rank == 0:
             torch.save({"state": res.model.state_dict(), "loss": res.history[-1]["loss"]}, out)
+        # tear down together and only after the DDP wrapper (and its gloo reducer) is gone:
+        # a rank exiting while its peer still uses the group, or a reducer collected after the
+        # group is destroyed, aborts the process ("terminate called without an active exception")
+        del res
+        gc.collect()
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
