@@ -61,6 +61,18 @@ def test_train_supervised_images(tmp_path):
     assert np.load(z).shape == (32, 512)
 
 
+def test_train_progressive_crop_sizes(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.integers(0, 256, (32, 3, 16, 16), dtype=np.uint8))
+    assert main(["train", "--data", str(tmp_path / "x.npy"), "--epochs", "2", "--batch-size", "16",
+                 "--out", str(tmp_path / "run"), "--no-progress", "--widths", "8", "16", "24",
+                 "--crop-size", "8", "12"]) == 0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["train_config"]["crop_size"] == [8, 12]
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert [h["crop_size"] for h in log["history"]] == [8, 12]
+
+
 def test_cli_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 3\n")

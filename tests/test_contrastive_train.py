@@ -155,6 +155,9 @@ def test_corrupt_checkpoint(tmp_path):
     ({"crop_size": 0}, "`crop_size` must be a positive int"),
     ({"crop_size": 24.0}, "`crop_size` must be a positive int"),
     ({"crop_size": 8}, "`crop_size` applies to the image augmentations"),
+    ({"crop_size": []}, "`crop_size` must be a positive int, a non-empty list"),
+    ({"crop_size": [16, 0]}, "`crop_size` must be a positive int, a non-empty list"),
+    ({"crop_size": [16, "24"]}, "`crop_size` must be a positive int, a non-empty list"),
 ])
 def test_bad_config(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -204,6 +207,49 @@ def test_crop_size_trains_on_smaller_crops():
     assert net.seen == {(8, 8)}
     with pytest.raises(ValueError, match="conflicts with the augmentation's size=12"):
         train_contrastive(_Shapes(), _images(side=16), _cfg(crop_size=8), augment=ImageAugment(size=12))
+
+
+def test_progressive_crop_sizes_follow_the_schedule():
+    """[4, 8, 12] over 3 epochs of 3 steps: one side per third of the steps, recorded per epoch."""
+    net = _Shapes()
+    res = train_contrastive(net, _images(side=16), _cfg(augment="simclr", crop_size=(4, 8, 12),
+                                                         epochs=3))
+    assert [h["crop_size"] for h in res.history] == [4, 8, 12]
+    assert net.seen == {(4, 4), (8, 8), (12, 12)}
+    # 2 parts over 3 epochs of 3 steps: steps 0-4 (progress < 1/2) at 4 px, 5-8 at 8 px
+    sides = []
+
+    class _Sides(_Shapes):
+        def forward(self, x):
+            sides.append(x.shape[-1])
+            return super().forward(x)
+
+    train_contrastive(_Sides(), _images(side=16), _cfg(augment="simclr", crop_size=[4, 8], epochs=3))
+    assert sides == [4] * 5 + [8] * 4
+    # an augmentation instance of another size conflicts; one of the single size does not
+    with pytest.raises(ValueError, match="conflicts with the augmentation's size=4"):
+        train_contrastive(_Shapes(), _images(side=16), _cfg(crop_size=[4, 8]), augment=ImageAugment(size=4))
+    net = _Shapes()
+    train_contrastive(net, _images(side=16), _cfg(crop_size=[8], epochs=1), augment=ImageAugment(size=8))
+    assert net.seen == {(8, 8)}
+
+
+def test_progressive_crop_sizes_resume_exactly(tmp_path):
+    """The side depends on the position in the schedule, so a resumed run picks it up bitwise."""
+    x = _images(32, 16)
+    cfg = dict(augment="simclr", precision="fp32", epochs=2, batch_size=8, lr=1e-3,
+               crop_size=(8, 12, 16))
+    full = train_contrastive(build_encoder("small_cnn", seed=0), x, _cfg(tmp_path / "full", **cfg))
+    train_contrastive(build_encoder("small_cnn", seed=0), x,
+                      _cfg(tmp_path / "part", stop_after_epochs=1, **cfg))
+    # the tuple comes back from the checkpoint as a list: resuming with either form works
+    resumed = train_contrastive(build_encoder("small_cnn", seed=0), x,
+                                _cfg(tmp_path / "part", resume=True, **{**cfg, "crop_size": [8, 12, 16]}))
+    _assert_same(_state(full.model), _state(resumed.model))
+    assert [h["crop_size"] for h in resumed.history] == [h["crop_size"] for h in full.history] == [12, 16]
+    with pytest.raises(ValueError, match="`config` differs.*crop_size"):
+        train_contrastive(build_encoder("small_cnn", seed=0), x,
+                          _cfg(tmp_path / "part", resume=True, **{**cfg, "crop_size": [8, 16]}))
 
 
 def test_paired_data_and_any_module():

@@ -89,8 +89,10 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     _add(parser, "warmup_epochs", type=float)
     _add(parser, "temperature", type=float)
     _add(parser, "augment", choices=["simclr", "paper", "synthetic", "bitflip", "none"])
-    _add(parser, "crop_size", type=int,
-         help="side of the training crops (images; default the input's, e.g. 24 for 32 px data)")
+    _add(parser, "crop_size", type=int, nargs="+",
+         help="side of the training crops (images; default the input's, e.g. 24 for 32 px data); "
+              "several sides train on each for an equal part of the schedule (progressive "
+              "resizing, e.g. 16 20 24)")
     _add(parser, "widths", type=int, nargs=3, help="small_cnn stage widths (default 32 64 128)")
     _add(parser, "precision", choices=["bf16", "fp32"])
     _add(parser, "seed", type=int)
@@ -191,11 +193,14 @@ def run_train(args: argparse.Namespace) -> int:
     encoder = build_encoder(o["encoder"], **kw)
     out = Path(o["out"])
     out.mkdir(parents=True, exist_ok=True)
+    crop = o["crop_size"]
+    if isinstance(crop, (list, tuple)) and len(crop) == 1:
+        crop = crop[0]  # one side from the flag's list form
     cfg = TrainConfig(
         epochs=int(o["epochs"]), batch_size=int(o["batch_size"]), optimizer=o["optimizer"],
         lr=float(o["lr"]), weight_decay=float(o["weight_decay"]),
         warmup_epochs=float(o["warmup_epochs"]), temperature=float(o["temperature"]),
-        augment=augment, crop_size=o["crop_size"], precision=o["precision"], seed=int(o["seed"]),
+        augment=augment, crop_size=crop, precision=o["precision"], seed=int(o["seed"]),
         reg_beta=float(o["reg_beta"]), reg_lambda=float(o["reg_lambda"]),
         checkpoint_dir=str(out), resume=bool(o["resume"]), progress=not o["no_progress"],
         device=o["device"],
