@@ -105,6 +105,14 @@ def _arch(r: dict) -> str:
     return str(r.get("encoder"))
 
 
+def _crops(cfg: dict) -> str:
+    """Training crop side(s): ``24 px``, or ``16→20→24 px (progressive)`` for a list."""
+    c = cfg.get("crop_size") or 32
+    if isinstance(c, list):
+        return "→".join(str(v) for v in c) + " px (progressive)" if len(c) > 1 else f"{c[0]} px"
+    return f"{c} px"
+
+
 def train_cifar10(p: dict) -> str:
     lines = [
         "| run | encoder | params (backbone / total) | mode | train crops | budget | epochs | mean img/s "
@@ -115,10 +123,9 @@ def train_cifar10(p: dict) -> str:
     for r in p["runs"]:
         m, cfg = r.get("metrics", {}), r.get("config", {})
         params = f"{r.get('n_params_backbone', 0) / 1e6:.2f}M / {r.get('n_params_total', 0) / 1e6:.2f}M"
-        crop = cfg.get("crop_size") or 32
         name = r.get("name") or Path(r["_file"]).stem.removeprefix("train_cifar10_")
         lines.append(
-            f"| `{name}` | {_arch(r)} | {params} | {r.get('mode')} | {crop} px "
+            f"| `{name}` | {_arch(r)} | {params} | {r.get('mode')} | {_crops(cfg)} "
             f"| {_f(r.get('budget_minutes'))} min | {r.get('epochs_completed')} "
             f"| {_f(r.get('mean_img_per_s'), '.0f')} | {_f(m.get('knn_acc_backbone'), '.4f')} "
             f"| {_f(m.get('knn_acc_head'), '.4f')} | {_f(m.get('test_accuracy'), '.4f')} |"
@@ -266,7 +273,7 @@ def _headline(items) -> str:
                     f"- InfoNCE on CIFAR-10, 2 CPU cores, {_f(r.get('budget_minutes'))} min: kNN accuracy "
                     f"(k=200) {_f(m.get('knn_acc_backbone'), '.3f')} on the backbone, "
                     f"{_f(m.get('knn_acc_head'), '.3f')} on the projection head, after "
-                    f"{r.get('epochs_completed')} epochs ({_arch(r)}, {cfg.get('crop_size') or 32} px crops)."
+                    f"{r.get('epochs_completed')} epochs ({_arch(r)}, {_crops(cfg)} crops)."
                 )
     out.append("- Full tables: [BENCHMARKS.md](BENCHMARKS.md).")
     return "\n".join(out)
