@@ -301,16 +301,17 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world, port, out):
+def _ddp_worker(rank, world, port, out, cfg_kw=None):
     import torch.distributed as dist
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        res = train_contrastive(_mlp(), _vectors(), _cfg(epochs=2))
-        if rank == 0:
-            torch.save({"state": res.model.state_dict(), "loss": res.history[-1]["loss"]}, out)
+        res = train_contrastive(_mlp(), _vectors(), _cfg(**(cfg_kw or {"epochs": 2})))
+        if rank == 0 or cfg_kw is not None:
+            torch.save({"state": res.model.state_dict(), "loss": res.history[-1]["loss"],
+                        "n_hist": len(res.history)}, f"{out}.{rank}" if cfg_kw else out)
         # tear down together and only after the DDP wrapper (and its gloo reducer) is gone:
         # a rank exiting while its peer still uses the group, or a reducer collected after the
         # group is destroyed, aborts the process ("terminate called without an active exception")
@@ -332,3 +333,17 @@ def test_ddp_gloo_equals_single_process(tmp_path):
     for k, v in ddp["state"].items():
         assert torch.allclose(v, ref[k], atol=1e-5, rtol=0), k
     assert ddp["loss"] == pytest.approx(single.history[-1]["loss"], abs=1e-5)
+
+
+def test_ddp_time_budget_ranks_share_one_clock(tmp_path):
+    """schedule="time" under DDP: the ranks agree on the elapsed time, so they take the same
+    learning rates, stop at the same step (no rank left waiting in a collective) and end with
+    identical replicas."""
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "ddp.pt")
+    kw = {"epochs": 1000, "schedule": "time", "time_budget_s": 1.0}
+    mp.spawn(_ddp_worker, args=(2, _free_port(), out, kw), nprocs=2, join=True)
+    r0, r1 = (torch.load(f"{out}.{r}", weights_only=True) for r in (0, 1))
+    assert r0["n_hist"] == r1["n_hist"] and r0["loss"] == r1["loss"]
+    _assert_same(r0["state"], r1["state"])

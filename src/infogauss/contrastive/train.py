@@ -280,6 +280,15 @@ def _maybe_init_distributed(device: torch.device) -> None:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
+def _agree_on_elapsed(elapsed: float, device: torch.device) -> float:
+    """The largest elapsed time over the ranks (one scalar all_reduce)."""
+    import torch.distributed as dist
+
+    t = torch.tensor([elapsed], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def _mix(*ints: int) -> int:
     """A 63-bit seed from a tuple of ints (splitmix-style, stable across runs)."""
     h = 0x9E3779B97F4A7C15
@@ -639,6 +648,11 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
                 loss.backward()
                 opt.step()
                 elapsed = elapsed_before + time.perf_counter() - t_start
+                if world > 1 and config.time_budget_s is not None:
+                    # one clock for all ranks: rank-local clocks would give the replicas
+                    # different learning rates (schedule="time") and let one rank stop a step
+                    # before the others, which then wait forever in the next collective
+                    elapsed = _agree_on_elapsed(elapsed, device)
                 if clock is not None:
                     clock["progress"] = elapsed / config.time_budget_s
                 sched.step()
