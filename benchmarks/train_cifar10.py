@@ -16,6 +16,12 @@ checkpoint (with optimizer state) lives in ``runs/train_cifar10/<name>/``.
 
     python benchmarks/train_cifar10.py --minutes 60 --widths 48 96 192 --crop-size 16 20 24 \
         --name small_cnn_w48_prog_simclr                                 # progressive resizing
+    python benchmarks/train_cifar10.py --minutes 60 --widths 48 96 192 --crop-size 16 16 20 24 \
+        --knn-every 10 --name small_cnn_w48_prog4_simclr                 # best backbone kNN here
+    python benchmarks/train_cifar10.py --supervised --minutes 12 --widths 48 96 192 \
+        --crop-size 16 16 20 24 --name small_cnn_w48_prog4_supervised    # its cross-entropy twin
+
+Add ``--resume`` to the same command to continue a killed run from ``runs/train_cifar10/<name>/``.
 
 ``--crop-size 24`` trains on 24 px random-resized crops (about 1.7x the images per second of
 32 px) and evaluates on the full 32 px images; ``--crop-size 16 20 24`` trains on 16, then 20,
