@@ -1,4 +1,4 @@
-"""Embed CIFAR-10 and OOD image sets with a trained encoder, into the directory layout that
+r"""Embed CIFAR-10 and OOD image sets with a trained encoder, into the directory layout that
 ``ood_cifar10.py``, ``retrieval_cifar10.py`` and ``paper_table1.py`` read (see
 ``_embeddings.py``).
 

@@ -1,4 +1,4 @@
-"""CIFAR-10 OOD benchmark on precomputed embeddings.
+r"""CIFAR-10 OOD benchmark on precomputed embeddings.
 
 Fits every detector on the CIFAR-10 *train* embeddings only and scores the CIFAR-10 test
 embeddings (in-distribution) against each OOD set found in the embeddings directory

@@ -1,4 +1,4 @@
-"""Table 1 of the paper, reproduced side by side with infogauss's null-aware diagnostics.
+r"""Table 1 of the paper, reproduced side by side with infogauss's null-aware diagnostics.
 
 Rows
 ----
@@ -32,7 +32,7 @@ machine, every row with its full report) and the markdown table next to it. Each
 sentence on agreement/disagreement is generated from the numbers.
 
     python benchmarks/paper_table1.py --preset cpu --rows synthetic
-    python benchmarks/paper_table1.py --preset cpu --rows cifar \\
+    python benchmarks/paper_table1.py --preset cpu --rows cifar \
         --cifar-contrastive emb/contrastive --cifar-supervised emb/supervised
 """
 

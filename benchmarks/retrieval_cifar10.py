@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Calibrated retrieval on CIFAR-10 embeddings: raw cosine vs whitened cosine vs calibrated outputs.
+r"""Calibrated retrieval on CIFAR-10 embeddings: raw cosine vs whitened cosine vs calibrated outputs.
 
 Database = CIFAR-10 train embeddings, queries = CIFAR-10 test embeddings (relevant = same class)
 plus out-of-distribution queries (Tiny ImageNet, ``ood_<name>.npy``), which should be rejected.

@@ -1,4 +1,4 @@
-"""The real run: train an encoder on CIFAR-10 (shared JPEG zip) with InfoNCE — or its
+r"""The real run: train an encoder on CIFAR-10 (shared JPEG zip) with InfoNCE — or its
 cross-entropy twin with ``--supervised`` — for a wall-clock budget or a number of epochs, then
 report kNN accuracy (k=200, cosine, similarity-weighted, train -> test) on backbone embeddings.
 
