@@ -275,7 +275,8 @@ def _headline(items) -> str:
                     f"- InfoNCE on CIFAR-10, 2 CPU cores, {_f(r.get('budget_minutes'))} min: kNN accuracy "
                     f"(k=200) {_f(m.get('knn_acc_backbone'), '.3f')} on the backbone, "
                     f"{_f(m.get('knn_acc_head'), '.3f')} on the projection head, after "
-                    f"{r.get('epochs_completed')} epochs ({_arch(r)}, {_crops(cfg)} crops)."
+                    f"{r.get('epochs_completed')} epochs ({_arch(r)}, {_crops(cfg)} crops, "
+                    f"seed {r.get('seed')})."
                 )
     out.append("- Full tables: [BENCHMARKS.md](BENCHMARKS.md).")
     return "\n".join(out)
