@@ -124,9 +124,6 @@ def main(argv=None) -> int:
     knn_sub = (x_tr[:10000], y_tr[:10000], te.images[:2000], te.labels[:2000])
     encoder = ic.build_encoder(args.encoder, seed=args.seed,
                                **({"widths": tuple(args.widths)} if args.widths else {}))
-    resumed_after = None  # epochs already in the checkpoint this process resumes from
-    if args.resume and (run_dir / "log.json").exists():
-        resumed_after = len(json.loads((run_dir / "log.json").read_text())["history"])
     t_train = time.time()
     if args.supervised:
         res = ic.train_supervised(encoder, x_tr, y_tr, cfg, knn_data=knn_sub)
@@ -176,7 +173,7 @@ def main(argv=None) -> int:
         "epochs_completed": res.epochs_completed, "stopped_early": res.stopped_early,
         "train_seconds": train_s, "eval_seconds": eval_s, "metrics": metrics,
         # train_seconds is this process's share; a resumed run continues the checkpoint's clock
-        "resumed_after_epoch": resumed_after,
+        "resumed_after_epoch": res.resumed_after_epoch,
         "knn": {"k": 200, "metric": "cosine", "weighting": "exp(sim/0.1)", "layer": "backbone",
                 "train": "all train", "test": "all test"},
         "history": res.history, "checkpoint": str((ck / f"{name}.pt").relative_to(ROOT)),

@@ -86,9 +86,10 @@ def test_two_epochs_equal_one_plus_resume(tmp_path):
     part = train_contrastive(build_encoder("small_cnn", seed=0), x,
                              _cfg(tmp_path / "part", stop_after_epochs=1, **cfg))
     assert part.epochs_completed == 1 and part.stopped_early
+    assert part.resumed_after_epoch is None
     resumed = train_contrastive(build_encoder("small_cnn", seed=0), x,
                                 _cfg(tmp_path / "part", resume=True, **cfg))
-    assert resumed.epochs_completed == 2
+    assert resumed.epochs_completed == 2 and resumed.resumed_after_epoch == 1
     _assert_same(_state(full), _state(resumed.model))
 
 
@@ -309,9 +310,8 @@ def _ddp_worker(rank, world, port, out, cfg_kw=None):
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         res = train_contrastive(_mlp(), _vectors(), _cfg(**(cfg_kw or {"epochs": 2})))
-        if rank == 0 or cfg_kw is not None:
-            torch.save({"state": res.model.state_dict(), "loss": res.history[-1]["loss"],
-                        "n_hist": len(res.history)}, f"{out}.{rank}" if cfg_kw else out)
+        torch.save({"state": res.model.state_dict(), "loss": res.history[-1]["loss"],
+                    "n_hist": len(res.history)}, f"{out}.{rank}")
         # tear down together and only after the DDP wrapper (and its gloo reducer) is gone:
         # a rank exiting while its peer still uses the group, or a reducer collected after the
         # group is destroyed, aborts the process ("terminate called without an active exception")
@@ -328,7 +328,7 @@ def test_ddp_gloo_equals_single_process(tmp_path):
     single = train_contrastive(_mlp(), _vectors(), _cfg(epochs=2))
     out = str(tmp_path / "ddp.pt")
     mp.spawn(_ddp_worker, args=(2, _free_port(), out), nprocs=2, join=True)
-    ddp = torch.load(out, weights_only=True)
+    ddp = torch.load(f"{out}.0", weights_only=True)
     ref = single.model.state_dict()
     for k, v in ddp["state"].items():
         assert torch.allclose(v, ref[k], atol=1e-5, rtol=0), k

@@ -218,6 +218,9 @@ class TrainResult:
         True when ``time_budget_s`` or ``stop_after_epochs`` ended the run.
     classifier : nn.Module or None
         The linear classifier of ``train_supervised``.
+    resumed_after_epoch : int or None
+        Completed epochs in the checkpoint this call resumed from (``resume=True`` and a
+        checkpoint found); ``None`` for a run that started from scratch.
     """
 
     model: nn.Module
@@ -226,6 +229,7 @@ class TrainResult:
     epochs_completed: int = 0
     stopped_early: bool = False
     classifier: nn.Module | None = None
+    resumed_after_epoch: int | None = None
 
 
 class _Supervised(nn.Module):
@@ -542,6 +546,7 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
         ckpt_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict] = []
     start_epoch, start_step, partial, elapsed_before = 0, 0, None, 0.0
+    resumed_after_epoch = None
     if config.resume and ckpt_path is not None and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
         _check_resume_compatible(ckpt, config, fingerprint, task)
@@ -550,6 +555,7 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
         sched.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"])
         start_epoch, start_step = int(ckpt["epoch"]), int(ckpt["step"])
+        resumed_after_epoch = start_epoch
         history = json.loads(ckpt["history"])
         partial = json.loads(ckpt["partial"]) if ckpt.get("partial") else None
         elapsed_before = float(ckpt.get("elapsed", 0.0))
@@ -720,4 +726,5 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
         epochs_completed=sum(1 for r in history if "partial_epoch" not in r),
         stopped_early=stopped_early,
         classifier=core.classifier if task == "supervised" else None,
+        resumed_after_epoch=resumed_after_epoch,
     )
