@@ -141,8 +141,9 @@ def train_cifar10(p: dict) -> str:
             f"{cfg.get('augment')}, precision "
             f"{cfg.get('precision')}, channels_last {cfg.get('channels_last')}, seed {r.get('seed')}"
             + spread + (f"; load average at the end {load[0]:.1f}" if load else "")
-            + (f"; interrupted after epoch {r['resumed_after_epoch']} and resumed from its checkpoint "
-               f"(the time budget continues the checkpoint's clock)" if r.get("resumed_after_epoch") else "")
+            + ("" if r.get("resumed_after_epoch") is None else
+               f"; interrupted after epoch {r['resumed_after_epoch']} and resumed from its checkpoint "
+               f"(the time budget continues the checkpoint's clock)")
             + f". {_prov(r)}"
         )
     lines += [
