@@ -28,3 +28,23 @@ def correlated_gaussian(
     """n samples of a d-dim Gaussian with a random non-trivial covariance."""
     A = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
     return rng.standard_normal((n, d)) @ A.T + offset
+
+
+def assert_batch_close(actual, expected, compute_dtype) -> None:
+    """Scores of the same rows from different batches agree to the documented rounding bound.
+
+    :data:`infogauss.gaussian.BATCH_RTOL`: ``|a - b| <= rtol * max(1, |b|)``; BLAS kernels round
+    a row differently with the number of rows per call and the CPU, so no bit-identity.
+    """
+    from infogauss.gaussian import BATCH_RTOL
+
+    rtol = BATCH_RTOL[np.dtype(compute_dtype).name]
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape
+    bound = rtol * np.maximum(1.0, np.abs(expected))
+    excess = np.abs(actual - expected) - bound
+    worst = int(np.argmax(excess)) if excess.size else 0
+    assert not excess.size or excess.flat[worst] <= 0, (
+        f"row {worst}: {actual.flat[worst]!r} vs {expected.flat[worst]!r} differ by more than "
+        f"rtol={rtol} ({compute_dtype})"
+    )

@@ -14,6 +14,15 @@ Everything the estimators do with a Gaussian lives here once, as pure functions:
   finite-sample laws (Hotelling's T² ⇒ F, and Beta for training points) or the χ² limit;
 * :func:`gaussian_entropy`.
 
+Reproducibility
+---------------
+A row's score depends mathematically on that row alone, and numerically on the other rows
+only through rounding: BLAS kernels group the rows of one call differently with the number
+of rows and with the CPU's kernel (``OPENBLAS_CORETYPE``, thread count), so the same row
+scored alone, in a chunk, in a file streamed block by block or on another machine agrees to
+:data:`BATCH_RTOL` of the compute dtype, not bit for bit. The same call on the same machine
+with the same thread count repeats bit for bit.
+
 Notes
 -----
 Covariances follow scikit-learn: the empirical covariance is the maximum-likelihood
@@ -55,11 +64,17 @@ __all__ = [
     "gaussian_entropy",
     "default_chunk_size",
     "iter_chunks",
+    "BATCH_RTOL",
 ]
 
 SHRINKAGE_METHODS = ("empirical", "ledoit_wolf", "oas", "diagonal")
 PVALUE_METHODS = ("f", "beta", "chi2")
 WHITENING_METHODS = ("zca", "pca", "cholesky")
+#: Agreement guaranteed between scores of the same rows computed in different batches (chunk
+#: sizes, subsets of rows, streamed files) or with different BLAS kernels, by compute dtype:
+#: ``|a - b| <= rtol * max(1, |b|)`` elementwise for squared distances, log-densities,
+#: whitened coordinates and p-values. Rounding, not maths: see "Reproducibility" above.
+BATCH_RTOL = {"float32": 1e-5, "float64": 1e-12}
 _LOG_2PI = math.log(2.0 * math.pi)
 # Bytes of working memory per scoring block (the block of centred rows); a chunk of rows is
 # sized so that one block of float64 rows takes about this much.
