@@ -1,6 +1,7 @@
 """`infogauss train` / `infogauss embed` through the dispatcher, flags and TOML."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -73,12 +74,45 @@ def test_train_progressive_crop_sizes(tmp_path):
     assert [h["crop_size"] for h in log["history"]] == [8, 12]
 
 
-def test_cli_errors(tmp_path):
+def _fails(argv, capsys, match: str) -> None:
+    """Bad input: exit 2, one line on stderr naming the problem, no traceback."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 3\n")
-    with pytest.raises(ValueError, match="unknown keys"):
-        main(["train", "--config", str(bad), "--data", "x"])
-    with pytest.raises(ValueError, match="`data` must be an existing"):
-        main(["train", "--data", str(tmp_path / "missing.npy")])
-    with pytest.raises(ValueError, match="`checkpoint` must be a run directory"):
-        main(["embed", "--checkpoint", str(tmp_path / "nothing"), "--data", "x"])
+    _fails(["train", "--config", str(bad), "--data", "x"], capsys, "unknown keys")
+    _fails(["train", "--data", str(tmp_path / "missing.npy")], capsys, "`data` must be an existing")
+    _fails(["embed", "--checkpoint", str(tmp_path / "nothing"), "--data", "x"], capsys,
+           "`checkpoint` must be a run directory")
+
+
+def test_no_command_overwrites_its_input(tmp_path, capsys):
+    x = np.random.default_rng(0).standard_normal((32, 6)).astype(np.float32)
+    data = tmp_path / "embeddings.npy"
+    np.save(data, x)
+    before = data.read_bytes()
+    # train --out DIR --embed would write DIR/embeddings.npy, which is the input
+    _fails(["train", "--data", str(data), "--out", str(tmp_path), "--embed", "--encoder", "mlp",
+            "--epochs", "1", "--no-progress"], capsys, "must not hold the input files")
+    assert not (tmp_path / "last.pt").exists()
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--encoder", "mlp",
+                 "--epochs", "1", "--batch-size", "16", "--hidden-dim", "8", "--out-dim", "4",
+                 "--no-progress", "--precision", "fp32"]) == 0
+    capsys.readouterr()
+    for output in (data, run / "config.json", run / "last.pt"):  # the data, the checkpoint
+        _fails(["embed", "--checkpoint", str(run), "--data", str(data), "--output", str(output),
+                "--no-progress"], capsys, "must not be an input")
+    # --output z.npy also writes z.labels.npy: that may not be the input either
+    labels_named = tmp_path / "z.labels.npy"
+    np.save(labels_named, x)
+    protected = labels_named.read_bytes()
+    _fails(["embed", "--checkpoint", str(run), "--data", str(labels_named),
+            "--output", str(tmp_path / "z.npy"), "--no-progress"], capsys, "must not be an input")
+    assert labels_named.read_bytes() == protected
+    assert data.read_bytes() == before

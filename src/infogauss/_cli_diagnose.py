@@ -1,8 +1,8 @@
 """``infogauss diagnose EMBEDDINGS.npy [--out report.json] [--plots DIR] [--baseline BASE.npy]``.
 
 Prints the markdown summary (verdict and reasons first) and writes the JSON report and plots
-when asked. Exit status 0 whatever the verdict (the verdict is a report, not a failure); 2 on
-bad input.
+when asked (their paths go to stderr). Exit status 0 whatever the verdict (the verdict is a
+report, not a failure); 2 on bad input.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def _load(path: str, name: str) -> np.ndarray:
+    from .streaming import read_npy_header
+
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{name}: no file at {str(p)!r}")
@@ -25,8 +27,9 @@ def _load(path: str, name: str) -> np.ndarray:
         raise ValueError(
             f"{name} must be a .npy file of shape (n_samples, n_features), got {str(p)!r}"
         )
+    header = read_npy_header(p)  # a clear error for text, pickles, wrong dtypes or shapes
     # memory-mapped: diagnose reads only its subsample of rows
-    return np.load(p, mmap_mode="r", allow_pickle=False)
+    return np.load(header.path, mmap_mode="r", allow_pickle=False)
 
 
 def configure_diagnose(parser: argparse.ArgumentParser) -> None:
@@ -48,39 +51,48 @@ def configure_diagnose(parser: argparse.ArgumentParser) -> None:
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
+    from . import _io
     from .diagnostics import diagnose
 
-    try:
-        X = _load(args.embeddings, "EMBEDDINGS")
-        base = _load(args.baseline, "--baseline") if args.baseline else None
-        report = diagnose(
-            X,
-            baseline=base,
-            max_samples=args.max_samples or None,
-            n_projections=args.n_projections,
-            heldout_fraction=args.heldout_fraction,
-            seed=args.seed,
-        )
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"infogauss diagnose: error: {exc}", file=sys.stderr)
-        return 2
+    inputs = [args.embeddings, args.baseline]
+    outputs = [(args.out, "--out"), (args.markdown, "--markdown")]
+    for path, flag in outputs:
+        if path is not None:
+            _io.check_output(path, name=flag, inputs=inputs, make_parents=True)
+    if args.out and args.markdown and _io.same_file(args.out, args.markdown):
+        raise ValueError("`--out` and `--markdown` must be different files")
+    if args.plots is not None:
+        if Path(args.plots).exists() and not Path(args.plots).is_dir():
+            raise ValueError(f"`--plots` must be a directory, got the file {args.plots!r}")
+        from .plotting import _mpl  # noqa: F401  (fail now, not after the work, without matplotlib)
+    X = _load(args.embeddings, "EMBEDDINGS")
+    base = _load(args.baseline, "--baseline") if args.baseline else None
+    report = diagnose(
+        X,
+        baseline=base,
+        max_samples=args.max_samples or None,
+        n_projections=args.n_projections,
+        heldout_fraction=args.heldout_fraction,
+        seed=args.seed,
+    )
     report.settings["input"] = str(args.embeddings)
     if args.baseline:
         report.settings["baseline_input"] = str(args.baseline)
+    written = []
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report.to_json(), encoding="utf-8")
-        logger.info("wrote %s", args.out)
+        written.append(_io.write_text(args.out, report.to_json(), name="--out", inputs=inputs))
     md = report.to_markdown()
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(md, encoding="utf-8")
+        written.append(_io.write_text(args.markdown, md, name="--markdown", inputs=inputs))
     if args.plots:
         from .plotting.diagnostics import plot_report
 
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
         paths = plot_report(report, args.plots)
         if report.baseline is not None:
             paths += plot_report(report.baseline, args.plots, prefix="baseline_")
-        logger.info("wrote %d plots to %s", len(paths), args.plots)
+        written.extend(paths)
     print(f"Verdict: {report.verdict}" if args.quiet else md)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -19,7 +19,6 @@ import sys
 from . import gaussian as core
 
 logger = logging.getLogger(__name__)
-_ERRORS = (ValueError, TypeError, OSError)
 
 
 def _shrinkage(value: str) -> str | float:
@@ -55,11 +54,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _fail(command: str, exc: BaseException) -> int:
-    sys.stderr.write(f"infogauss {command}: error: {exc}\n")
-    return 1
-
-
 def configure_fit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("embeddings", help="2-D float .npy file (n_samples, n_features), C order")
     parser.add_argument("--out", required=True, help="model file to write (.npz)")
@@ -76,15 +70,14 @@ def configure_fit(parser: argparse.ArgumentParser) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from . import _io
     from .model import GaussianModel
     from .streaming import fit_npy
 
-    try:
-        model = GaussianModel(shrinkage=args.shrinkage, whiten=args.whiten)
-        fit_npy(args.embeddings, model, chunk_size=args.chunk_size, progress=not args.no_progress)
-        path = model.save(args.out)
-    except _ERRORS as exc:
-        return _fail("fit", exc)
+    out = _io.check_output(args.out, name="--out", inputs=[args.embeddings], make_parents=True)
+    model = GaussianModel(shrinkage=args.shrinkage, whiten=args.whiten)
+    fit_npy(args.embeddings, model, chunk_size=args.chunk_size, progress=not args.no_progress)
+    path = model.save(out)
     shrink = "none" if model.shrinkage_ is None else f"{model.shrinkage_:.4g}"
     logger.info("fitted %s to %d samples", type(model).__name__, model.n_samples_seen_)
     sys.stdout.write(
@@ -113,16 +106,16 @@ def configure_score(parser: argparse.ArgumentParser) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
+    from . import _io
     from .model import GaussianModel
     from .streaming import score_npy
 
-    try:
-        model = GaussianModel.load(args.model)
-        path = score_npy(
-            model, args.embeddings, args.out, kind=args.kind, chunk_size=args.chunk_size,
-            pvalue_method=args.pvalue_method, progress=not args.no_progress,
-        )  # fmt: skip
-    except _ERRORS as exc:
-        return _fail("score", exc)
+    out = _io.check_output(args.out, name="--out", inputs=[args.model, args.embeddings],
+                           make_parents=True)
+    model = GaussianModel.load(args.model)
+    path = score_npy(
+        model, args.embeddings, out, kind=args.kind, chunk_size=args.chunk_size,
+        pvalue_method=args.pvalue_method, progress=not args.no_progress,
+    )  # fmt: skip
     sys.stdout.write(f"wrote {args.kind} scores to {path}\n")
     return 0

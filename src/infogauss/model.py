@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _io
 from . import gaussian as core
 from ._validation import check_positive_int, reject_device_tensor
 
@@ -388,18 +388,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         }
         buf = io.BytesIO()
         np.savez(buf, **arrays, **{_META_KEY: np.array(json.dumps(meta, sort_keys=True))})
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        _io.write_bytes(path, buf.getvalue(), name="path")
         return path
 
     @classmethod
@@ -417,6 +406,11 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no model file at {str(path)!r}")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(
+                f"{str(path)!r} is not a readable infogauss model file: it is not an .npz "
+                "archive (truncated, or not written by GaussianModel.save)"
+            )
         try:
             with np.load(path, allow_pickle=False) as npz:
                 if _META_KEY not in npz.files:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _io
 from . import gaussian as core
 from ._progress import progress as _progress
 from ._validation import check_positive_int
@@ -383,6 +384,7 @@ class _NpyWriter:
         self.path = path
         self.n = n
         self.written = 0
+        _io.check_output(path, name="out")
         directory = path.parent if str(path.parent) else Path(".")
         fd, self.tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
         self.fh = os.fdopen(fd, "wb")
@@ -400,6 +402,7 @@ class _NpyWriter:
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
+        os.chmod(self.tmp, 0o666 & ~_io._umask())  # a plain file's mode, not mkstemp's 0600
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
@@ -443,8 +446,10 @@ def score_npy(
     Returns
     -------
     ndarray of shape (n_rows,) or Path
-        The scores, or the path written when ``out`` is given. Equal, row for row, to
-        scoring ``np.load(path)`` in memory.
+        The scores, or the path written when ``out`` is given. Equal to scoring
+        ``np.load(path)`` in memory to :data:`infogauss.gaussian.BATCH_RTOL` of the compute
+        dtype (BLAS rounds a row differently with the number of rows per call and the CPU
+        kernel, so float32 results are not bit-identical across chunk sizes).
     """
     if kind not in SCORE_KINDS:
         raise ValueError(f"`kind` must be one of {SCORE_KINDS}, got {kind!r}")
@@ -466,9 +471,7 @@ def score_npy(
     if out is None:
         result = np.empty(header.n_rows, dtype=np.float64)
     else:
-        out = Path(out)
-        if out.exists() and out.resolve() == header.path.resolve():
-            raise ValueError(f"`out` must differ from the input file, got {str(out)!r} for both")
+        out = _io.check_output(out, name="out", inputs=[header.path])
         writer = _NpyWriter(out, header.n_rows)
     row = 0
     try:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _io
+
 log = logging.getLogger(__name__)
 
 _TRAIN_DEFAULTS = {
@@ -167,19 +169,45 @@ def read_data(path, fmt: str = "auto", split: str = "train") -> tuple[np.ndarray
     return d.images, d.labels
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    tmp.replace(path)
+def _json_default(o):
+    try:
+        return _io.json_default(o)
+    except TypeError:
+        return str(o)
+
+
+def _write_json(path: Path, obj, inputs) -> None:
+    _io.write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n", inputs=inputs)
+
+
+def _refuse_overwriting_inputs(outputs, inputs, name: str) -> None:
+    """Fail before any work when a file this command writes is one that it reads."""
+    for out in outputs:
+        for src in inputs:
+            if src is not None and Path(src).exists() and _io.same_file(out, src):
+                raise ValueError(
+                    f"`{name}` must not hold the input files: {str(out)!r} would be "
+                    f"overwritten, but it is read as {str(src)!r}; choose another `{name}`"
+                )
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``infogauss train``; returns the exit status."""
     from . import build_encoder, embed, train_contrastive, train_supervised
     from ._torch import torch
-    from .train import TrainConfig
+    from .train import CHECKPOINT_NAME, TrainConfig
 
     o = _merge(args, _TRAIN_DEFAULTS)
+    out = Path(o["out"])
+    inputs = [o["data"], getattr(args, "config", None)]
+    names = [CHECKPOINT_NAME, "encoder.pt", "config.json", "log.json", "embeddings.npy",
+             "labels.npy"]  # fmt: skip
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out` must be a directory, got the file {str(out)!r}")
+    _refuse_overwriting_inputs([out / n for n in names], inputs, "--out")
+    if o["data"] is not None and Path(o["data"]).is_dir() and out.exists():
+        if _io.same_file(out, o["data"]):
+            raise ValueError("`--out` must not be the `--data` directory; choose another `--out`")
     x, y = read_data(o["data"], o["format"], o["split"])
     image = x.ndim == 4
     augment = o["augment"] or ("simclr" if image else "synthetic")
@@ -191,7 +219,6 @@ def run_train(args: argparse.Namespace) -> int:
     if o["widths"] is not None:
         kw["widths"] = tuple(o["widths"])
     encoder = build_encoder(o["encoder"], **kw)
-    out = Path(o["out"])
     out.mkdir(parents=True, exist_ok=True)
     crop = o["crop_size"]
     if isinstance(crop, (list, tuple)) and len(crop) == 1:
@@ -215,15 +242,15 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         res = train_contrastive(encoder, x, cfg)
     state = {k: v.detach().cpu() for k, v in res.model.state_dict().items()}
-    torch.save(state, out / "encoder.pt")
+    _io.atomic_write(out / "encoder.pt", lambda fh: torch.save(state, fh), inputs=inputs)
     _write_json(out / "config.json", {"encoder": encoder.spec, "train_config": cfg.to_dict(),
                                       "mode": "supervised" if o["supervised"] else "contrastive",
-                                      "options": o})
-    _write_json(out / "log.json", {"history": res.history})
+                                      "options": o}, inputs)
+    _write_json(out / "log.json", {"history": res.history}, inputs)
     if o["embed"]:
         z = embed(res.model, x, layer="backbone", precision=o["precision"])
-        np.save(out / "embeddings.npy", z)
-        np.save(out / "labels.npy", y)
+        _io.save_npy(out / "embeddings.npy", z, inputs=inputs)
+        _io.save_npy(out / "labels.npy", y, inputs=inputs)
     print(json.dumps({"out": str(out), "epochs": res.epochs_completed,
                       "final_loss": res.history[-1]["loss"] if res.history else None}))
     return 0
@@ -274,14 +301,20 @@ def run_embed(args: argparse.Namespace) -> int:
     o = _merge(args, _EMBED_DEFAULTS)
     if o["checkpoint"] is None:
         raise ValueError("`--checkpoint` must be given, got None")
+    out = Path(o["output"])
+    labels_out = out.with_name(out.stem + ".labels.npy")
+    inputs = [o["data"], getattr(args, "config", None)]
+    ckpt = Path(o["checkpoint"])
+    inputs += [ckpt, *(ckpt.glob("*") if ckpt.is_dir() else [])]
+    inputs += [ckpt.with_name(ckpt.stem + ".config.json"), ckpt.parent / "config.json"]
+    for path in (out, labels_out):
+        _io.check_output(path, name="--output", inputs=inputs, make_parents=True)
     enc = load_encoder(o["checkpoint"])
     x, y = read_data(o["data"], o["format"], o["split"])
     z = embed(enc, x, layer=o["layer"], batch_size=int(o["batch_size"]), device=o["device"],
               precision=o["precision"], progress=not o["no_progress"])
-    out = Path(o["output"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, z)
-    np.save(out.with_name(out.stem + ".labels.npy"), y)
+    _io.save_npy(out, z, name="--output", inputs=inputs)
+    _io.save_npy(labels_out, y, name="--output", inputs=inputs)
     print(json.dumps({"output": str(out), "shape": list(z.shape)}))
     return 0
 
