@@ -30,12 +30,27 @@ __all__ = [
 ]
 
 # Names whose modules need an optional dependency are resolved on first use, so that
-# ``import infogauss`` (and ``from infogauss import *``) never imports faiss, pyod or torch.
+# ``import infogauss`` never imports faiss, pyod or torch. They are in ``__all__`` when their
+# dependency is installed (``from infogauss import *`` then imports it; without it the name is
+# left out instead of failing, and using it raises an ImportError naming the extra).
 _LAZY = {
     "GaussianLikelihoodDetector": "anomaly",
     "CalibratedRetriever": "retrieval",
     "RetrievalResult": "retrieval",
 }
+_LAZY_NEEDS = {"anomaly": "pyod", "retrieval": "faiss"}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # pragma: no cover - a broken installation
+        return False
+
+
+__all__ += [name for name, mod in _LAZY.items() if _installed(_LAZY_NEEDS[mod])]
 
 
 def __getattr__(name: str):
