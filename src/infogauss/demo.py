@@ -31,6 +31,30 @@ from typing import Any
 import numpy as np
 
 
+class _Steps:
+    """One line per step on stderr as it starts and ends, so a user sees what is running."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.k, self.enabled = total, 0, enabled
+        self.t0 = self.t = time.perf_counter()
+
+    def start(self, what: str) -> None:
+        self.k += 1
+        self.t = time.perf_counter()
+        if self.enabled:
+            print(f"[{self.k}/{self.total}] {what} ...", file=sys.stderr, flush=True)
+
+    def done(self, result: str = "") -> None:
+        if self.enabled:
+            dt = time.perf_counter() - self.t
+            tail = f": {result}" if result else ""
+            print(f"      done in {dt:.1f}s{tail}", file=sys.stderr, flush=True)
+
+
+_STEPS = _Steps(0, enabled=False)  # replaced by main()
+_BARS = False  # progress bars for the training loops (main(): stderr is a TTY, no --no-progress)
+
+
 def _split_digits(seed: int) -> dict[str, Any]:
     from sklearn.datasets import load_digits
 
@@ -54,20 +78,24 @@ def _synthetic_part(seed: int, epochs: int, quick: bool) -> dict[str, Any]:
     from infogauss.datasets.synthetic import make_laplace
 
     n = 1024 if quick else 2048
+    _STEPS.start(f"synthetic: InfoNCE on {n} Laplace inputs (1024-d -> 256-d), {epochs} epochs")
     X = make_laplace(2 * n, 1024, seed=seed).astype(np.float32)
     train, test = X[:n], X[n:]
     enc = ic.build_encoder("linear", in_features=1024, out_dim=256, head=False, seed=seed)
     before = ic.embed(enc, test)
     cfg = ic.TrainConfig(
         epochs=epochs, batch_size=256, lr=1e-3, temperature=0.1, augment="synthetic",
-        precision="fp32", warmup_epochs=0, seed=seed, progress=False,
+        precision="fp32", warmup_epochs=0, seed=seed, progress=_BARS,
     )  # fmt: skip
     t = time.perf_counter()
     res = ic.train_contrastive(enc, train, cfg)
     seconds = time.perf_counter() - t
+    _STEPS.done(f"final loss {res.history[-1]['loss']:.3f}")
     after = ic.embed(res.model, test)
     kw = {"seed": seed, "n_null_simulations": 200, "n_joint_simulations": 99}
+    _STEPS.start("synthetic: diagnose the embeddings before and after training")
     rep_before, rep_after = diagnose(before, **kw), diagnose(after, **kw)
+    _STEPS.done(f"verdict before: {rep_before.verdict}; after: {rep_after.verdict}")
     return {
         "config": {"n_train": n, "d_in": 1024, "d_out": 256, "epochs": epochs, "tau": 0.1},
         "train_seconds": seconds,
@@ -98,12 +126,13 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
 
     D = _split_digits(seed)
     X, y = D["X"], D["y"]
+    _STEPS.start(f"digits: InfoNCE on classes 0-5 ({D['train'].size} images), {epochs} epochs")
     Xtr, ytr = X[D["train"]], y[D["train"]]
     enc = ic.build_encoder("mlp", in_features=64, out_dim=64, hidden_dim=256, seed=seed)
     untrained = ic.embed(enc, X[D["test"]])
     cfg = ic.TrainConfig(
         epochs=epochs, batch_size=128, lr=2e-3, temperature=0.2, augment="synthetic",
-        precision="fp32", warmup_epochs=2, seed=seed, progress=False,
+        precision="fp32", warmup_epochs=2, seed=seed, progress=_BARS,
     )  # fmt: skip
     aug = ic.SyntheticViews(a=0.8, noise=0.1, dropout=0.2, log_scale_std=0.1)
     t = time.perf_counter()
@@ -113,11 +142,15 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
 
     # kNN accuracy of the embeddings (is the encoder any good?)
     acc = _knn_accuracy(Z["train"], ytr, Z["test"], y[D["test"]])
+    _STEPS.done(f"kNN accuracy {acc:.3f}")
 
     # diagnose, against the untrained encoder as negative control
+    _STEPS.start("digits: diagnose the embeddings (untrained encoder as negative control)")
     rep = diagnose(
         Z["test"], baseline=untrained, seed=seed, n_null_simulations=200, n_joint_simulations=99
     )
+    _STEPS.done(f"verdict: {rep.verdict}")
+    _STEPS.start("digits: fit a Gaussian, calibrate OOD detectors, score digits 6-9")
 
     # fit + OOD detection
     model = GaussianModel().fit(Z["train"])
@@ -146,12 +179,19 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
         "fpr95": metrics.fpr_at_tpr(*curves["feature norm"], 0.95),
     }
 
+    _STEPS.done(", ".join(f"AUROC {k} {v['auroc']:.3f}" for k, v in ood.items()))
+
     # calibrated retrieval
+    _STEPS.start("digits: calibrated retrieval")
     retrieval = _retrieval_part(Z, D, y, seed)
+    _STEPS.done(retrieval if isinstance(retrieval, str)
+                else f"recall@1 {retrieval['recall@1']:.3f}")
 
     files = []
     if plots:
+        _STEPS.start("plots")
         files = _plots(rep, curves, out)
+        _STEPS.done(f"{len(files)} files")
     return {
         "config": {
             "in_classes": D["in_classes"],
@@ -313,13 +353,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="tiny settings (tests)")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--no-progress", action="store_true",
+                    help="print no step lines or progress bars (stderr)")
     args = ap.parse_args(argv)
     try:
         import infogauss.contrastive  # noqa: F401
     except ImportError as exc:
         print(f"infogauss demo: {exc}", file=sys.stderr)
         return 2
+    from . import _io
+
+    global _STEPS, _BARS
+    _STEPS = _Steps(6 if args.no_plots else 7, enabled=not args.no_progress)
+    _BARS = not args.no_progress and sys.stderr.isatty()
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"infogauss demo: error: `--out` must be a directory, got the file {args.out!r}",
+              file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     epochs = 3 if args.quick else args.epochs
@@ -330,10 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["seconds"] = time.perf_counter() - t0
     text = render(report)
-    (out / "report.md").write_text(text + "\n" + report["digits"].pop("diagnostics_markdown"))
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    md = _io.write_text(out / "report.md",
+                        text + "\n" + report["digits"].pop("diagnostics_markdown"))
+    js = _io.write_text(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")
     print(text)
-    print(f"wrote {out / 'report.json'}, {out / 'report.md'}")
+    written = [js, md, *report["digits"]["plots"]]
+    print(f"wrote {len(written)} files in {out}/: " + ", ".join(Path(p).name for p in written))
+    print(f"demo finished in {report['seconds']:.1f}s")
     return 0
 
 
