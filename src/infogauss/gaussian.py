@@ -61,6 +61,7 @@ __all__ = [
     "whitening_matrix",
     "whiten",
     "mahalanobis_pvalues",
+    "distance_law",
     "gaussian_entropy",
     "default_chunk_size",
     "iter_chunks",
@@ -735,7 +736,8 @@ def mahalanobis_pvalues(m2: Any, n_samples: int, n_features: int, method: str = 
     Returns
     -------
     ndarray of shape (n,)
-        p-values in [0, 1]; small = farther out than the law expects.
+        p-values in [0, 1]; small = farther out than the law expects (the upper tail of
+        :func:`distance_law`).
 
     Notes
     -----
@@ -744,20 +746,50 @@ def mahalanobis_pvalues(m2: Any, n_samples: int, n_features: int, method: str = 
     small ``n``). For decisions with a guaranteed false-alarm rate use conformal calibration
     on held-out in-distribution data.
     """
+    m2 = np.asarray(m2, dtype=np.float64)
+    return distance_law(n_samples, n_features, method).sf(m2)
+
+
+def distance_law(n_samples: int, n_features: int, method: str = "f"):
+    r"""The law of a squared Mahalanobis distance under an empirical Gaussian fit (frozen scipy).
+
+    The one home of these laws: :func:`mahalanobis_pvalues` takes their upper tails, the
+    typicality score their moments, the diagnostics their quantiles.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        ``n`` and ``d`` of the fit (maximum-likelihood covariance ``S/n``).
+    method : {"f", "beta", "chi2"}
+        * ``"f"``: a new point independent of the fit, :math:`m^2 \sim \frac{(n+1)d}{n-d}
+          F(d, n-d)` (Hotelling's :math:`T^2`); needs ``n > d``;
+        * ``"beta"``: one of the fitted points, :math:`m^2 \sim (n-1)\,
+          \mathrm{Beta}(d/2, (n-d-1)/2)`; needs ``n > d + 1``;
+        * ``"chi2"``: the :math:`n \to \infty` limit :math:`\chi^2_d`.
+
+    Returns
+    -------
+    scipy.stats frozen distribution
+        Of the **squared** distance itself (the scale is part of the law).
+
+    Examples
+    --------
+    >>> law = distance_law(1000, 10)
+    >>> round(float(law.mean()), 4)   # E[m²] = (n+1)d/(n-d-2) for a new point
+    10.1316
+    """
     if method not in PVALUE_METHODS:
         raise ValueError(f"`method` must be one of {PVALUE_METHODS}, got {method!r}")
-    m2 = np.asarray(m2, dtype=np.float64)
     n, d = int(n_samples), int(n_features)
     if method == "chi2":
-        return stats.chi2.sf(m2, d)
+        return stats.chi2(d)
     if method == "f":
         if n <= d:
             raise ValueError(
                 f"method='f' needs more samples than features (n={n}, d={d}); use method='chi2' "
                 "only as a rough approximation, or calibrate on held-out data"
             )
-        return stats.f.sf(m2 * (n - d) / ((n + 1.0) * d), d, n - d)
+        return stats.f(d, n - d, scale=(n + 1.0) * d / (n - d))
     if n <= d + 1:
         raise ValueError(f"method='beta' needs n > d + 1 (n={n}, d={d})")
-    u = np.clip(m2 / (n - 1.0), 0.0, 1.0)
-    return stats.beta.sf(u, d / 2.0, (n - d - 1) / 2.0)
+    return stats.beta(d / 2.0, (n - d - 1) / 2.0, scale=n - 1.0)

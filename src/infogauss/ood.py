@@ -32,11 +32,11 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import calibration
 from . import gaussian as core
 from ._validation import check_positive_int, check_probability, reject_device_tensor
 from .model import GaussianModel
@@ -61,67 +61,9 @@ _PVALUE_METHODS = ("conformal", "f", "chi2")
 mahalanobis_sq_to_means = core.mahalanobis_sq_to_means  # re-exported (lives in the core)
 
 
-def min_calibration_size(alpha: float) -> int:
-    """Smallest calibration set for which split-conformal p-values can reach ``alpha``.
-
-    The smallest conformal p-value is ``1 / (n_cal + 1)``, so ``n_cal >= ceil(1/alpha) - 1``
-    points are needed for any decision at level ``alpha``.
-
-    Examples
-    --------
-    >>> min_calibration_size(0.05), min_calibration_size(0.01), min_calibration_size(0.3)
-    (19, 99, 3)
-    """
-    a = check_probability(alpha, "alpha")
-    n = max(math.ceil(1.0 / a) - 1, 1)
-    # the same floating-point comparison the p-values use: 1 / (n + 1) <= alpha
-    while n > 1 and 1.0 / n <= a:
-        n -= 1
-    while 1.0 / (n + 1) > a:
-        n += 1
-    return n
-
-
-def conformal_pvalues(calibration_scores: Any, scores: Any) -> np.ndarray:
-    r"""Split-conformal p-values from in-distribution calibration scores.
-
-    Parameters
-    ----------
-    calibration_scores : array-like of shape (n_cal,)
-        Scores (higher = more in-distribution) of held-out in-distribution points.
-    scores : array-like of shape (n,)
-        Scores of the points to test, on the same scale.
-
-    Returns
-    -------
-    ndarray of shape (n,)
-        :math:`p(x) = \big(1 + \#\{i : s_i \ge s(x)\}\big) / (n_{cal} + 1)` with the
-        nonconformity :math:`s = -\text{score}` (Bates et al., 2023); ties count against the
-        test point, so the p-value is conservative. For an exchangeable in-distribution
-        point, :math:`P(p \le \alpha) \le \alpha`.
-
-    Examples
-    --------
-    >>> conformal_pvalues([1.0, 2.0, 3.0], [0.5, 2.0, 9.0]).tolist()
-    [0.25, 0.75, 1.0]
-    """
-    cal = np.sort(np.asarray(calibration_scores, dtype=np.float64).ravel())
-    s = np.asarray(scores, dtype=np.float64)
-    # #{cal score <= test score} == #{cal nonconformity >= test nonconformity}
-    count = np.searchsorted(cal, s, side="right")
-    return (1.0 + count) / (cal.shape[0] + 1.0)
-
-
-def _reference_law(n: int, d: int, law: str):
-    """Frozen scipy law of a new point's squared distance (empirical fit of ``n`` points).
-
-    ``"f"``: ``m² ~ ((n+1) d / (n-d)) F(d, n-d)``; ``"chi2"``: ``m² ~ χ²_d``. Its tail is
-    :func:`infogauss.gaussian.mahalanobis_pvalues` (a test pins the two together); only its
-    moments are used here, by the typicality score.
-    """
-    if law == "f":
-        return stats.f(d, n - d, scale=(n + 1.0) * d / (n - d))
-    return stats.chi2(d)
+# The calibration laws live in infogauss.calibration; re-exported here (public import paths).
+min_calibration_size = calibration.min_calibration_size
+conformal_pvalues = calibration.conformal_pvalues
 
 
 # --------------------------------------------------------------------------------------
@@ -330,13 +272,10 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         scores = np.sort(self.score_samples(X))
-        _check_calibration_size(scores.shape[0], self.contamination, "contamination")
+        offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
         self.calibration_scores_ = scores
         self.n_calibration_ = int(scores.shape[0])
-        # largest count m with (1 + m) / (n + 1) <= contamination: flag iff score < scores[m]
-        counts = np.arange(scores.shape[0])
-        m = int(np.flatnonzero((1.0 + counts) / (scores.shape[0] + 1.0) <= self.contamination)[-1])
-        self.offset_ = float(scores[m])
+        self.offset_ = offset
         return self
 
     # ------------------------------------------------------------------ scoring
@@ -367,7 +306,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         return -np.abs(m2 - mean) / math.sqrt(var)
 
     def _law_moments(self) -> tuple[float, float]:
-        law = _reference_law(self.n_samples_seen_, self.n_features_in_, self.law_)
+        law = core.distance_law(self.n_samples_seen_, self.n_features_in_, self.law_)
         mean, var = law.stats(moments="mv")
         return float(mean), float(var)
 
@@ -452,7 +391,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
                 f"method='f' for statistic='typicality' needs n_samples > n_features + 4 "
                 f"(n={n}, d={d}); use method='chi2' or 'conformal'"
             )
-        mean, var = _reference_law(n, d, law).stats(moments="mv")
+        mean, var = core.distance_law(n, d, law).stats(moments="mv")
         dev = np.abs(m2 - float(mean))
         upper = core.mahalanobis_pvalues(float(mean) + dev, n, d, method)
         lo = float(mean) - dev
@@ -481,7 +420,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         else:
             a = check_probability(alpha, "alpha")
             self._check_calibrated()
-            _check_calibration_size(self.n_calibration_, a, "alpha")
+            calibration.check_calibration_size(self.n_calibration_, a, "alpha")
             flagged = self.pvalues(X) <= a
         return np.where(flagged, -1, 1)
 
@@ -499,16 +438,6 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-def _check_calibration_size(n_cal: int, alpha: float, name: str) -> None:
-    need = min_calibration_size(alpha)
-    if n_cal < need:
-        raise ValueError(
-            f"the calibration set is too small for `{name}`={alpha!r}: split-conformal p-values "
-            f"are at least 1/(n_calibration + 1), so level {alpha!r} needs at least "
-            f"ceil(1/alpha) - 1 = {need} calibration points, got {n_cal}. Calibrate on more "
-            "held-out in-distribution points or use a larger level"
-        )
-
 
 def _encode_labels(y: Any, n: int, classes: Any) -> tuple[np.ndarray, np.ndarray]:
     """Classes and integer codes of ``y``; refuses wrong length, NaN and empty classes."""
