@@ -53,7 +53,7 @@ def test_fit_npy_equals_in_memory_fit(tmp_path, data, dtype, chunk_size):
     path = tmp_path / "emb.npy"
     np.save(path, X)
     X_native = X.astype(X.dtype.newbyteorder("="))
-    streamed = fit_npy(path, chunk_size=chunk_size)
+    streamed = fit_npy(None, path, chunk_size=chunk_size)
     assert_same_model(streamed, GaussianModel().fit(X_native))
     # ... and the memory-mapped array through the estimator gives the same model too
     mm = np.load(path, mmap_mode="r")
@@ -63,7 +63,7 @@ def test_fit_npy_equals_in_memory_fit(tmp_path, data, dtype, chunk_size):
 
 def test_fit_npy_uses_the_model_parameters(npy32):
     path, X = npy32
-    model = fit_npy(path, GaussianModel(shrinkage=0.3, whiten="pca"), chunk_size=500)
+    model = fit_npy(GaussianModel(shrinkage=0.3, whiten="pca"), path, chunk_size=500)
     assert model.shrinkage_ == 0.3
     assert_same_model(model, GaussianModel(shrinkage=0.3, whiten="pca").fit(X))
 
@@ -97,27 +97,27 @@ def test_iter_npy_chunks_and_read_rows(npy32):
 
 
 def test_fit_chunks_equals_fit(data):
-    model = fit_chunks(iter(np.array_split(data, 9)), progress=True, total=len(data))
+    model = fit_chunks(None, iter(np.array_split(data, 9)), progress=True, total=len(data))
     assert_same_model(model, GaussianModel().fit(data))
 
 
 def test_fit_chunks_refuses_inconsistent_widths(data):
     chunks = [data[:100], data[100:200, :5]]
     with pytest.raises(ValueError, match=r"`chunks\[1\]` has 5 features, but earlier blocks had 6"):
-        fit_chunks(iter(chunks))
+        fit_chunks(None, iter(chunks))
 
 
 def test_fit_chunks_refuses_mixed_dtypes(data):
     chunks = [data[:100], data[100:200].astype(np.float32)]
     with pytest.raises(TypeError, match="mixed dtypes"):
-        fit_chunks(chunks)
+        fit_chunks(None, chunks)
 
 
 def test_fit_chunks_refuses_empty_iterator_and_non_estimator(data):
     with pytest.raises(ValueError, match="yielded no data"):
-        fit_chunks(iter([]))
+        fit_chunks(None, iter([]))
     with pytest.raises(TypeError, match="fit_stats"):
-        fit_chunks([data], model=object())
+        fit_chunks(object(), [data])
 
 
 @pytest.mark.parametrize("bad", [np.int64, np.complex128, np.bool_])
@@ -125,7 +125,7 @@ def test_wrong_dtype_file_is_refused(tmp_path, bad):
     path = tmp_path / "bad.npy"
     np.save(path, np.ones((10, 3), dtype=bad))
     with pytest.raises(TypeError, match=r"holds dtype .* must be float32 or float64"):
-        fit_npy(path)
+        fit_npy(None, path)
 
 
 def test_non_2d_fortran_empty_truncated_files_are_refused(tmp_path, data):
@@ -136,23 +136,23 @@ def test_non_2d_fortran_empty_truncated_files_are_refused(tmp_path, data):
     fortran = tmp_path / "f.npy"
     np.save(fortran, np.asfortranarray(data))
     with pytest.raises(ValueError, match="Fortran"):
-        fit_npy(fortran)
+        fit_npy(None, fortran)
     empty = tmp_path / "empty.npy"
     np.save(empty, np.zeros((0, 4)))
     with pytest.raises(ValueError, match="empty array"):
-        fit_npy(empty)
+        fit_npy(None, empty)
     trunc = tmp_path / "trunc.npy"
     np.save(trunc, data)
     with open(trunc, "r+b") as fh:
         fh.truncate(trunc.stat().st_size - 8)
     with pytest.raises(ValueError, match="truncated"):
-        fit_npy(trunc)
+        fit_npy(None, trunc)
     not_npy = tmp_path / "x.npy"
     not_npy.write_bytes(b"hello world, not numpy")
     with pytest.raises(ValueError, match="not a valid .npy"):
-        fit_npy(not_npy)
+        fit_npy(None, not_npy)
     with pytest.raises(FileNotFoundError):
-        fit_npy(tmp_path / "missing.npy")
+        fit_npy(None, tmp_path / "missing.npy")
 
 
 def test_nan_in_file_names_the_rows(tmp_path, data):
@@ -161,7 +161,7 @@ def test_nan_in_file_names_the_rows(tmp_path, data):
     path = tmp_path / "nan.npy"
     np.save(path, X)
     with pytest.raises(ValueError, match=r"NaN.*block \[i\] holds rows i\*1000"):
-        fit_npy(path, chunk_size=1000)
+        fit_npy(None, path, chunk_size=1000)
     model = GaussianModel().fit(data)
     with pytest.raises(ValueError, match="rows 2000:3000"):
         score_npy(model, path, chunk_size=1000)
@@ -249,3 +249,13 @@ def test_streaming_and_cli_do_not_import_dask():
     code = ("import sys, infogauss.streaming, infogauss._cli_gaussian; "
             "sys.exit(int(any(m == 'dask' or m.startswith('dask.') for m in sys.modules)))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_old_argument_order_still_works_with_a_deprecation_warning(npy32, data):
+    path, X = npy32
+    with pytest.warns(DeprecationWarning, match=r"pass the model first, fit_npy\(model, path\)"):
+        old = fit_npy(path, GaussianModel(shrinkage="oas"), chunk_size=500)
+    assert_same_model(old, fit_npy(GaussianModel(shrinkage="oas"), path, chunk_size=500))
+    with pytest.warns(DeprecationWarning, match="fit_chunks"):
+        old = fit_chunks(np.array_split(data, 3))
+    assert_same_model(old, fit_chunks(None, np.array_split(data, 3)))

@@ -76,7 +76,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
     out = _io.check_output(args.out, name="--out", inputs=[args.embeddings], make_parents=True)
     model = GaussianModel(shrinkage=args.shrinkage, whiten=args.whiten)
-    fit_npy(args.embeddings, model, chunk_size=args.chunk_size, progress=not args.no_progress)
+    fit_npy(model, args.embeddings, chunk_size=args.chunk_size, progress=not args.no_progress)
     path = model.save(out)
     shrink = "none" if model.shrinkage_ is None else f"{model.shrinkage_:.4g}"
     logger.info("fitted %s to %d samples", type(model).__name__, model.n_samples_seen_)

@@ -14,11 +14,26 @@ import numpy as np
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def reject_device_tensor(X: Any, name: str = "X") -> None:
-    """Refuse an accelerator tensor (torch/cupy/jax on a GPU) with a clear TypeError.
+def is_dask_collection(X: Any) -> bool:
+    """A dask collection, recognised by its type's module without importing dask."""
+    return type(X).__module__.split(".")[0] == "dask"
 
-    numpy estimators never copy data off a device behind the user's back.
+
+def reject_device_tensor(X: Any, name: str = "X") -> None:
+    """Refuse an accelerator tensor (torch/cupy/jax on a GPU) or a lazy dask array with a clear
+    TypeError.
+
+    numpy estimators never copy data off a device, nor compute a lazy (possibly larger than
+    memory) array, behind the user's back.
     """
+    if is_dask_collection(X):
+        raise TypeError(
+            f"`{name}` is a lazy {type(X).__module__}.{type(X).__name__}; infogauss's estimators "
+            "do not load a dask array into memory behind your back: fit a GaussianModel on it "
+            "exactly with `infogauss.distributed.fit_dask(model, X)` and score it lazily with "
+            "`infogauss.distributed.score_samples(model, X)` (or `mahalanobis`, `pvalues`, "
+            "`transform`), or pass `X.compute()` if it fits in memory"
+        )
     device = getattr(X, "device", None)
     if device is None or isinstance(X, np.ndarray):
         return

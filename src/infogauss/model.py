@@ -30,11 +30,6 @@ _ARRAY_KEYS = (
 )  # fmt: skip
 
 
-def _is_dask(X: Any) -> bool:
-    """A dask collection, recognised without importing dask."""
-    return type(X).__module__.split(".")[0] == "dask"
-
-
 def _package_version() -> str:
     from . import __version__
 
@@ -161,14 +156,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
         Notes
         -----
-        A ``dask.array`` is fitted by a tree reduction of per-block statistics
-        (:func:`infogauss.distributed.fit_dask`); the model equals the in-memory fit, and the
-        scoring methods then return lazy dask arrays for dask input.
+        A ``dask.array`` is refused with a TypeError: fit it with
+        :func:`infogauss.distributed.fit_dask` (an exact tree reduction of per-block
+        statistics, equal to the in-memory fit), the one dask entry point.
         """
-        if _is_dask(X):
-            from .distributed import fit_dask
-
-            return fit_dask(self, X)
         self._validate_params_()
         X = self._validate_X(X, reset=True, min_samples=2)
         stats = core.stats_from_array(X, chunk_size=self.chunk_size)
@@ -262,10 +253,6 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ndarray of shape (n_samples,), float64
             Squared distances; larger = farther from the mean (less typical).
         """
-        if _is_dask(X):
-            from . import distributed
-
-            return distributed.mahalanobis(self, X)
         X = self._check_X_predict(X)
         return core.mahalanobis_sq(
             X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
@@ -278,10 +265,6 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         ndarray of shape (n_samples,), float64
         """
-        if _is_dask(X):
-            from . import distributed
-
-            return distributed.score_samples(self, X)
         X = self._check_X_predict(X)
         return core.log_density(
             X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
@@ -300,10 +283,6 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             float32 for float32 input (unless ``dtype`` says otherwise), else float64;
             identity covariance under the model.
         """
-        if _is_dask(X):
-            from . import distributed
-
-            return distributed.transform(self, X)
         X = self._check_X_predict(X)
         return core.whiten(
             X, self.location_, self.whitening_, dtype=self.dtype, chunk_size=self.chunk_size
@@ -328,10 +307,6 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """
         if method not in core.PVALUE_METHODS:
             raise ValueError(f"`method` must be one of {core.PVALUE_METHODS}, got {method!r}")
-        if _is_dask(X):
-            from . import distributed
-
-            return distributed.pvalues(self, X, method=method)
         m2 = self.mahalanobis(X)
         return core.mahalanobis_pvalues(m2, self.n_samples_seen_, self.n_features_in_, method)
 

@@ -18,7 +18,7 @@ Examples
 >>> from infogauss.streaming import fit_npy, score_npy
 >>> path = os.path.join(tempfile.mkdtemp(), "emb.npy")
 >>> np.save(path, np.random.default_rng(0).normal(size=(1000, 4)).astype(np.float32))
->>> model = fit_npy(path, chunk_size=256)
+>>> model = fit_npy(None, path, chunk_size=256)
 >>> model.n_samples_seen_
 1000
 >>> score_npy(model, path, chunk_size=256).shape
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +287,31 @@ def stats_from_npy(
             raise ValueError(f"{exc} (block [i] holds rows i*{chunk} to (i+1)*{chunk})") from exc
 
 
+def _model_first(model: Any, source: Any, name: str, function: str) -> tuple[Any, Any]:
+    """``(model, source)`` from the model-first call, or from the old source-first order.
+
+    The old order (``fit_npy(path, model)``, ``fit_chunks(chunks, model)``) still works for now,
+    with a DeprecationWarning; the two are told apart by which argument is an estimator.
+    """
+    if model is None or hasattr(model, "fit_stats"):
+        if source is None:
+            raise TypeError(f"{function}() needs `{name}`, got None")
+        return model, source
+    if source is None or hasattr(source, "fit_stats"):
+        warnings.warn(
+            f"{function}({name}, model) is deprecated: pass the model first, "
+            f"{function}(model, {name}) (e.g. {function}(GaussianModel(), {name})), as "
+            "everywhere in infogauss; the old order stops working in a future release",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return source, model
+    raise TypeError(
+        f"`model` must be an estimator with a fit_stats method (e.g. GaussianModel) or None, "
+        f"got {type(model).__name__}"
+    )
+
+
 def _default_model(model: Any) -> Any:
     if model is None:
         from .model import GaussianModel
@@ -300,8 +326,8 @@ def _default_model(model: Any) -> Any:
 
 
 def fit_chunks(
-    chunks: Iterable[Any],
     model: Any = None,
+    chunks: Iterable[Any] | None = None,
     *,
     progress: bool = False,
     total: int | None = None,
@@ -311,10 +337,11 @@ def fit_chunks(
 
     Parameters
     ----------
+    model : estimator with ``fit_stats``, or None
+        None: a new :class:`~infogauss.GaussianModel`.
     chunks : iterable of array-like of shape (rows, n_features)
         All blocks must have the same number of columns and the same dtype; an
         inconsistent block raises an error naming its position.
-    model : estimator with ``fit_stats``, optional
     progress : bool, default=False
         Show a progress bar (rows seen).
     total : int, optional
@@ -329,9 +356,10 @@ def fit_chunks(
     --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(100, 3))
-    >>> fit_chunks(np.array_split(X, 4)).n_samples_seen_
+    >>> fit_chunks(None, np.array_split(X, 4)).n_samples_seen_
     100
     """
+    model, chunks = _model_first(model, chunks, "chunks", "fit_chunks")
     model = _default_model(model)
     with _progress(total=total, enabled=progress, unit="rows", unit_scale=True, desc="fit") as bar:
         stats = core.stats_from_chunks(_counted(chunks, bar))
@@ -339,8 +367,8 @@ def fit_chunks(
 
 
 def fit_npy(
-    path: str | os.PathLike,
     model: Any = None,
+    path: str | os.PathLike | None = None,
     *,
     chunk_size: int | None = None,
     progress: bool = False,
@@ -350,10 +378,11 @@ def fit_npy(
 
     Parameters
     ----------
+    model : estimator with ``fit_stats``, or None
+        Its parameters (shrinkage, whitening, ...) are used; it is fitted in place. None: a
+        new :class:`~infogauss.GaussianModel`.
     path : str or path-like
         2-D, C-order file of float16/32/64 embeddings.
-    model : estimator with ``fit_stats``, optional
-        Its parameters (shrinkage, whitening, ...) are used; it is fitted in place.
     chunk_size : int, optional
         Rows per block read; peak extra memory is about ``4 * chunk_size * n_features``
         float64 values.
@@ -365,6 +394,7 @@ def fit_npy(
     model
         Fitted; equal to ``model.fit(np.load(path))`` up to float64 rounding.
     """
+    model, path = _model_first(model, path, "path", "fit_npy")
     model = _default_model(model)
     return model.fit_stats(stats_from_npy(path, chunk_size=chunk_size, progress=progress))
 
