@@ -106,15 +106,15 @@ class GaussianLikelihoodDetector(BaseDetector):
         reject_device_tensor(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._set_n_classes(y)
-        self.model_ = GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype).fit(X)
+        self.model_ = GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype)._fit_array(X)
         self.decision_scores_ = self._raw_scores(X)
         self._process_decision_scores()
         return self
 
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         if self.statistic == "nll":
-            return -self.model_.score_samples(X)
-        return self.model_.mahalanobis(X)
+            return -self.model_._log_density(X)
+        return self.model_._mahalanobis(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score of each row (**higher = more abnormal**).

@@ -253,10 +253,27 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ndarray of shape (n_samples,), float64
             Squared distances; larger = farther from the mean (less typical).
         """
-        X = self._check_X_predict(X)
+        return self._mahalanobis(self._check_X_predict(X))
+
+    # Validated-array kernels: the public methods validate once and call these; estimators
+    # built on a GaussianModel (MahalanobisOOD, the PyOD detector) call them after their own
+    # validation instead of the public methods, so input is never validated twice.
+    def _mahalanobis(self, X: np.ndarray) -> np.ndarray:
         return core.mahalanobis_sq(
             X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
         )
+
+    def _log_density(self, X: np.ndarray) -> np.ndarray:
+        return core.log_density(
+            X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
+        )
+
+    def _fit_array(self, X: np.ndarray) -> GaussianModel:
+        """Fit to an already validated 2-D float array."""
+        self._validate_params_()
+        self._set_from_stats(core.stats_from_array(X, chunk_size=self.chunk_size))
+        self.n_features_in_ = int(X.shape[1])
+        return self
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Gaussian log-density of each sample (nats; higher = more normal).
@@ -265,10 +282,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         -------
         ndarray of shape (n_samples,), float64
         """
-        X = self._check_X_predict(X)
-        return core.log_density(
-            X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
-        )
+        return self._log_density(self._check_X_predict(X))
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-density of ``X`` (higher = better fit)."""

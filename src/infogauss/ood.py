@@ -215,7 +215,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
                 delattr(self, attr)
         use_labels = self.method == "class" or (self.method == "relative" and y is not None)
         if self.method == "global":
-            self.model_ = self._gaussian().fit(X)
+            self.model_ = self._gaussian()._fit_array(X)
             self.means_ = self.model_.location_[None, :].copy()
             self.classes_ = np.array([0])
         else:
@@ -243,7 +243,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             self.means_ = means
             self.classes_ = classes_
             if self.method == "relative":
-                self.background_ = self._gaussian().fit(X)
+                self.background_ = self._gaussian()._fit_array(X)
         self.n_samples_seen_ = n
         d = X.shape[1]
         self.law_ = "f" if n > d + 4 else "chi2"
@@ -270,8 +270,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             With ``calibration_scores_`` and ``offset_`` set so that ``predict(X)`` is the
             conformal decision at level ``contamination``.
         """
-        check_is_fitted(self, "model_")
-        scores = np.sort(self.score_samples(X))
+        scores = np.sort(self._scores(self._check_X(X)))
         offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
         self.calibration_scores_ = scores
         self.n_calibration_ = int(scores.shape[0])
@@ -286,7 +285,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
 
     def _class_distances(self, X: np.ndarray) -> np.ndarray:
         if self.method == "global":
-            return self.model_.mahalanobis(X)[:, None]
+            return self.model_._mahalanobis(X)[:, None]
         return mahalanobis_sq_to_means(
             X, self.means_, self.model_.cholesky_, center=self.model_.location_,
             dtype=self.dtype, chunk_size=self.chunk_size,
@@ -295,7 +294,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
     def _distance(self, X: np.ndarray) -> np.ndarray:
         m2 = self._class_distances(X).min(axis=1)
         if self.method == "relative":
-            m2 = m2 - self.background_.mahalanobis(X)
+            m2 = m2 - self.background_._mahalanobis(X)
         return m2
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
