@@ -1,22 +1,25 @@
 """Datasets as numpy arrays (no torch): images are uint8 (N, 3, H, W), labels int64.
 
-Readers: :func:`load_cifar10` (official pickles), :func:`load_svhn` (official ``.mat``),
+Readers: :func:`load_cifar10` (official pickles, read with a restricted unpickler;
+:func:`load_cifar_batch` reads one CIFAR-10/100 batch), :func:`load_svhn` (official ``.mat``),
 :func:`load_image_folder` (directory or zip), :func:`load_cifar10_zip` and
 :func:`load_tinyimagenet_zip` (the shared JPEG zips), :func:`load_arrays` (``.npz``/``.npy``).
 Generators: :func:`make_laplace`, :func:`make_gmm`, :func:`make_sparse_binary`.
 Downloads (explicit only): :func:`download_cifar10`, :func:`download_svhn`.
+Untrusted data: readers refuse what could run code or exhaust memory with
+:class:`UnsafeDataError` (a ValueError); see ``docs/security.md``.
 """
 
-from ._common import CIFAR10_CLASSES, LabeledImages, cache_dir, check_images
+from ._common import CIFAR10_CLASSES, LabeledImages, UnsafeDataError, cache_dir, check_images
 from .download import download_cifar10, download_svhn, download_url
-from .formats import load_arrays, load_cifar10, load_svhn
+from .formats import load_arrays, load_cifar10, load_cifar_batch, load_svhn
 from .images import jpeg_roundtrip, load_cifar10_zip, load_image_folder, load_tinyimagenet_zip
 from .synthetic import make_gmm, make_laplace, make_sparse_binary
 
 __all__ = [
-    "CIFAR10_CLASSES", "LabeledImages", "cache_dir", "check_images",
+    "CIFAR10_CLASSES", "LabeledImages", "UnsafeDataError", "cache_dir", "check_images",
     "download_cifar10", "download_svhn", "download_url",
-    "load_arrays", "load_cifar10", "load_svhn",
+    "load_arrays", "load_cifar10", "load_cifar_batch", "load_svhn",
     "jpeg_roundtrip", "load_cifar10_zip", "load_image_folder", "load_tinyimagenet_zip",
     "make_gmm", "make_laplace", "make_sparse_binary",
 ]

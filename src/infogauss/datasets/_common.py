@@ -31,6 +31,16 @@ class LabeledImages(NamedTuple):
     classes: tuple
 
 
+class UnsafeDataError(ValueError):
+    """A data file or archive was refused because reading it could be unsafe.
+
+    Raised, before anything is decoded or executed, for a pickle that names a global outside
+    the data format, an archive over a size, member-count or compression-ratio limit, a member
+    name that escapes its archive, or a symbolic link that leaves its folder. A subclass of
+    ValueError; see ``docs/security.md``.
+    """
+
+
 def cache_dir() -> Path:
     """The decoded-image cache: ``$INFOGAUSS_CACHE`` or ``~/.cache/infogauss``."""
     return Path(os.environ.get("INFOGAUSS_CACHE") or "~/.cache/infogauss").expanduser()
