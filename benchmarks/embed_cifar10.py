@@ -19,7 +19,11 @@ The CIFAR-10 copy in ``../shared/data`` is JPEG-compressed (quality ≈ 75). A l
 (SVHN ``.mat``, PNG folders, arrays) is re-encoded as JPEG at ``--jpeg-quality`` (default 75;
 0 disables) so that no detector can separate the sets by compression artefacts. JPEG sources
 (the Tiny ImageNet zip) are left as they are. ``--layer both`` writes ``<out>`` (backbone) and
-``<out>_head`` (projection head).
+``<out>_head`` (projection head). ``meta.json`` in each records the run's provenance (commit,
+dirty tree, versions, machine).
+
+Progress goes to stderr: one line per set embedded, a bar per set on a terminal (unless
+``--no-progress``), the files written and a summary.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _embeddings import write_embeddings  # noqa: E402
-from _env import ROOT  # noqa: E402
+from _env import ROOT, environment, setup_logging, show_progress  # noqa: E402
 
 from infogauss.datasets import (  # noqa: E402
     jpeg_roundtrip,
@@ -46,7 +50,7 @@ from infogauss.datasets import (  # noqa: E402
 )
 
 SHARED = ROOT / ".." / "shared" / "data"
-log = logging.getLogger("embed_cifar10")
+log = logging.getLogger("benchmarks.embed_cifar10")
 
 
 def load_ood(spec: str, jpeg_quality: int) -> tuple[str, np.ndarray, dict]:
@@ -110,16 +114,21 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="initialisation of --untrained")
     ap.add_argument("--widths", type=int, nargs=3, default=None,
                     help="stage widths of an --untrained small_cnn (default 32 64 128)")
+    ap.add_argument("--no-progress", action="store_true",
+                    help="no progress bars (none either when stderr is not a terminal)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging("embed_cifar10")
     if not (args.checkpoint or args.untrained):
         raise SystemExit("give --checkpoint or --untrained")
+    env = environment()
+    bar = show_progress(args.no_progress)
 
     import infogauss.contrastive as ic
     from infogauss.contrastive.cli import load_encoder
 
     t0 = time.time()
     data = Path(args.data)
+    log.info("loading CIFAR-10 and the OOD image sets from %s", data)
     tr = load_cifar10_zip(data / "cifar10_jpeg.zip", "train")
     te = load_cifar10_zip(data / "cifar10_jpeg.zip", "test")
     ood_images: dict[str, np.ndarray] = {}
@@ -153,28 +162,36 @@ def main(argv=None) -> int:
                   + (f" widths {'-'.join(map(str, args.widths))}" if args.widths else "")
                   + f" (seed {args.seed})")
     layers = ["backbone", "head"] if args.layer == "both" else [args.layer]
+    sets = [("cifar10 train", tr.images), ("cifar10 test", te.images),
+            *((f"ood {k}", v) for k, v in ood_images.items())]
+    written = []
     for layer in layers:
         t = time.time()
-        kw = {"layer": layer, "batch_size": 512, "precision": args.precision}
-        emb = {
-            "train": ic.embed(enc, tr.images, **kw),
-            "test": ic.embed(enc, te.images, **kw),
-            "ood": {k: ic.embed(enc, v, **kw) for k, v in ood_images.items()},
-        }
+        kw = {"layer": layer, "batch_size": 512, "precision": args.precision, "progress": bar}
+        emb = []
+        for i, (label, images) in enumerate(sets, 1):
+            ts = time.time()
+            emb.append(ic.embed(enc, images, **kw))
+            log.info("%s [%d/%d] %s: %d images -> %d-d in %.1fs", layer, i, len(sets), label,
+                     images.shape[0], emb[-1].shape[1], time.time() - ts)
         out = Path(args.out) if layer == layers[0] else Path(f"{args.out}_{layer}")
         write_embeddings(
-            out, train=emb["train"], train_labels=tr.labels, test=emb["test"], test_labels=te.labels,
-            ood=emb["ood"],
+            out, train=emb[0], train_labels=tr.labels, test=emb[1], test_labels=te.labels,
+            ood=dict(zip(ood_images, emb[2:])),
             meta={"checkpoint": source, "layer": layer, "precision": args.precision,
-                  "cifar10": str(data / "cifar10_jpeg.zip"), "ood": ood_meta},
+                  "cifar10": str(data / "cifar10_jpeg.zip"), "ood": ood_meta,
+                  "environment": env},
         )  # fmt: skip
-        log.info(
-            "%s embeddings (%d-d) written to %s in %.1fs",
-            layer,
-            emb["train"].shape[1],
-            out,
-            time.time() - t,
-        )
+        files = [f"cifar10_{k}.npy" for k in ("train", "train_labels", "test", "test_labels")]
+        files += [f"ood_{k}.npy" for k in ood_images] + ["meta.json"]
+        log.info("wrote %s/{%s}", out, ",".join(files))
+        log.info("%s embeddings (%d-d) written to %s in %.1fs", layer, emb[0].shape[1], out,
+                 time.time() - t)
+        written.append(str(out))
+    log.info("done in %.0f s: %s embedded %d train, %d test and %d OOD images (%s) into %s",
+             time.time() - t0, source, tr.images.shape[0], te.images.shape[0],
+             sum(v.shape[0] for v in ood_images.values()), ", ".join(ood_images) or "no OOD set",
+             " and ".join(written))
     return 0
 
 

@@ -32,8 +32,10 @@ the evaluation part (mean ± sd over ``--splits`` random cuts, and a binomial in
 first cut) and the fraction of each OOD set flagged. For our detectors the analytic F and χ²
 p-values are evaluated on the same test embeddings (how far from nominal they are).
 
-Writes the JSON (config, seed, versions, git SHA, machine, metrics), a markdown table next to
-it (``.md``, regenerable from the JSON with ``--render JSON``) and ROC plots (``_roc_<set>.png``).
+Writes the JSON (config, seed, metrics and the run's ``environment``: versions, git commit and
+dirty flag, machine), a markdown table next to it (``.md``, regenerable from the JSON with
+``--render JSON``) and ROC plots (``_roc_<set>.png``). Progress goes to stderr: one line per
+detector as it starts and ends, the files written and a summary.
 """
 
 from __future__ import annotations
@@ -41,12 +43,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import sys
 import time
 import warnings
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _embeddings import load_embeddings  # noqa: E402
 from _env import _default as _json_default  # noqa: E402
-from _env import git_sha, machine  # noqa: E402
+from _env import describe_commit, environment, provenance, setup_logging  # noqa: E402
 
 from infogauss.metrics import empirical_fpr, ood_report  # noqa: E402
 from infogauss.ood import MahalanobisOOD, conformal_pvalues  # noqa: E402
@@ -101,7 +101,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = configure(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging("ood_cifar10")
     return run(args)
 
 
@@ -119,10 +119,28 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_plots:
         results["plots"] = _plots(scores, out)
+        for path in results["plots"]:
+            log.info("wrote %s", path)
     out.write_text(json.dumps(results, indent=2, sort_keys=False, default=_json_default))
+    log.info("wrote %s", out)
     out.with_suffix(".md").write_text(render_markdown(results))
-    log.info("wrote %s and %s", out, out.with_suffix(".md"))
+    log.info("wrote %s", out.with_suffix(".md"))
+    log.info("done in %.0f s: %s", results["runtime_seconds"], _summary(results))
     return 0
+
+
+def _summary(results: dict[str, Any]) -> str:
+    """One line: how many detectors ran, and the best AUROC per OOD set."""
+    ok = [k for k, v in results["detectors"].items() if "error" not in v]
+    failed = len(results["detectors"]) - len(ok)
+    best = []
+    for k, table in results["metrics"].items():
+        if table:
+            name = max(table, key=lambda m: table[m]["auroc"])
+            best.append(f"{k} {name} {100 * table[name]['auroc']:.1f}")
+    return (f"{len(ok)} detectors" + (f" ({failed} failed)" if failed else "")
+            + f" on {len(results['metrics'])} OOD set(s); best AUROC: "
+            + ("; ".join(best) or "none"))
 
 
 # --------------------------------------------------------------------------------------
@@ -290,6 +308,8 @@ def _calibration(scores_test: np.ndarray, scores_ood: dict[str, np.ndarray], cut
 def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Run every detector; returns the results dict and the scores (method -> set -> array)."""
     t_start = time.perf_counter()
+    env = environment()  # at the start: the commit and the load before the run
+    log.info("loading embeddings from %s", args.embeddings)
     emb = load_embeddings(args.embeddings)
     seed = args.seed
     n_full = emb.train.shape[0]
@@ -317,9 +337,13 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
     analytic: dict[str, Any] = {}
     api_check: dict[str, bool] = {}
 
-    for name, (fit, notes) in _ours(args, train, labels, classes).items():
-        if name in args.skip:
-            continue
+    ours = {k: v for k, v in _ours(args, train, labels, classes).items() if k not in args.skip}
+    baselines = {k: v for k, v in _baselines(args, train).items() if k not in args.skip}
+    total = len(ours) + len(baselines)
+    log.info("%d detectors to fit and score (%d infogauss, %d baselines)", total, len(ours),
+             len(baselines))
+    for i, (name, (fit, notes)) in enumerate(ours.items(), 1):
+        log.info("[%d/%d] %s: fitting and scoring", i, total, name)
         t0 = time.perf_counter()
         det, pre = fit()
         t1 = time.perf_counter()
@@ -348,11 +372,10 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
                     analytic[name][law] = {"error": str(exc)}
                     continue
                 analytic[name][law] = {str(a): float(np.mean(p <= a)) for a in ALPHAS}
-        log.info("%s: fit %.1fs, score %.1fs", name, t1 - t0, t2 - t1)
+        log.info("[%d/%d] %s: fit %.1fs, score %.1fs", i, total, name, t1 - t0, t2 - t1)
 
-    for name, (fit, notes) in _baselines(args, train).items():
-        if name in args.skip:
-            continue
+    for i, (name, (fit, notes)) in enumerate(baselines.items(), len(ours) + 1):
+        log.info("[%d/%d] %s: fitting and scoring", i, total, name)
         t0 = time.perf_counter()
         try:
             scorer, extra = fit()
@@ -360,7 +383,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
             s_test = scorer(test)
             s_ood = {k: scorer(v) for k, v in ood.items()}
         except Exception as exc:  # a baseline failing is recorded, not fatal
-            log.warning("%s failed: %s", name, exc)
+            log.warning("[%d/%d] %s failed: %s", i, total, name, exc)
             detectors[name] = {"family": "baseline", "error": repr(exc), **notes}
             continue
         t2 = time.perf_counter()
@@ -368,7 +391,9 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
                         **{k: np.asarray(v, np.float64) for k, v in s_ood.items()}}
         detectors[name] = {"family": "baseline", "fit_seconds": t1 - t0,
                            "score_seconds": t2 - t1, **notes, **extra}
-        log.info("%s: fit %.1fs, score %.1fs", name, t1 - t0, t2 - t1)
+        log.info("[%d/%d] %s: fit %.1fs, score %.1fs", i, total, name, t1 - t0, t2 - t1)
+
+    log.info("metrics and split-conformal calibration (%d cuts)", len(cuts))
 
     metrics = {
         k: {name: ood_report(s["test"], s[k]) for name, s in scores.items()} for k in ood
@@ -380,9 +405,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
         "benchmark": "ood_cifar10",
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "seed": seed,
-        "versions": _versions(),
-        "git": _git(),
-        "machine": machine(),
+        "environment": env,
         "data": {**emb.summary(), "n_train_used": int(train.shape[0]),
                  "train_subsampled": bool(train.shape[0] < n_full), "meta": emb.meta},
         "calibration_setup": {"n_calibration": n_cal, "n_evaluation": m - n_cal,
@@ -404,9 +427,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     """The markdown tables of a results JSON (regenerable: ``--render JSON``)."""
     lines = ["# CIFAR-10 OOD benchmark", ""]
     d = results["data"]
-    git = results["git"]
-    cpus = results["machine"].get("cores", results["machine"].get("cpu_count"))
-    sha = (git.get("sha") or "?")[:10] + (" (dirty)" if git.get("dirty") else "")
+    cpus = provenance(results)["cores"]
+    sha = describe_commit(results, width=10)
     lines += [
         f"Embeddings: `{d.get('directory')}` (dim {d['dim']}; train {d['n_train_used']} of "
         f"{d['n_train']}; test {d['n_test']}). Seed {results['seed']}, git `{sha}`, "
@@ -490,22 +512,6 @@ def _plots(scores: dict[str, dict[str, np.ndarray]], out: Path) -> list[str]:
         plt.close(fig)
         paths.append(str(path))
     return paths
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for pkg in ("infogauss", "numpy", "scipy", "scikit-learn", "pyod", "faiss-cpu", "matplotlib"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _git() -> dict[str, Any]:
-    sha = git_sha()
-    return {"sha": sha.removesuffix("+dirty") if sha else None,
-            "dirty": None if sha is None else sha.endswith("+dirty")}
 
 
 if __name__ == "__main__":

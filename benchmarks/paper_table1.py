@@ -27,9 +27,12 @@ Presets
   rows, e.g. when the machine is shared.
 * ``gpu``: 50,000 training samples, batch 512, on CUDA.
 
-Outputs ``benchmarks/results/paper_table1[_<preset>].json`` (config, seed, versions, git SHA,
-machine, every row with its full report) and the markdown table next to it. Each row's
-sentence on agreement/disagreement is generated from the numbers.
+Outputs ``benchmarks/results/paper_table1_<preset>.json`` (config, seed, the run's
+``environment``: versions, git commit and dirty flag, machine; every row with its full report)
+and the markdown table next to it; the ``smoke`` preset writes under ``runs/benchmarks/``
+instead (untracked). Each row's sentence on agreement/disagreement is generated from the
+numbers. Progress goes to stderr: a line per dataset trained and per row diagnosed (a training
+bar on a terminal, unless ``--no-progress``), the files written and a summary.
 
     python benchmarks/paper_table1.py --preset cpu --rows synthetic
     python benchmarks/paper_table1.py --preset cpu --rows cifar \
@@ -49,11 +52,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, write_json  # noqa: E402
+from _env import RESULTS, ROOT, environment, setup_logging, show_progress, write_json  # noqa: E402
 
 from infogauss.diagnostics import GaussianityReport, diagnose  # noqa: E402
 
-log = logging.getLogger("paper_table1")
+log = logging.getLogger("benchmarks.paper_table1")
 
 # The paper's Table 1: (CV of norms, AD pass fraction, DP pass fraction).
 PAPER = {
@@ -95,7 +98,8 @@ PRESETS = {
 # The only code that touches the training stack (infogauss.contrastive / datasets).
 # --------------------------------------------------------------------------------------
 def train_and_embed(dataset: str, preset: Preset, seed: int, density: float | None = None,
-                    threads: int | None = None) -> tuple[dict[int, np.ndarray], dict]:
+                    threads: int | None = None,
+                    progress: bool = False) -> tuple[dict[int, np.ndarray], dict]:
     """Train the linear encoder on one synthetic dataset; embeddings of held-out samples at
     each epoch of ``preset.epochs`` (0 = untrained) and the training log.
 
@@ -139,7 +143,7 @@ def train_and_embed(dataset: str, preset: Preset, seed: int, density: float | No
                     optimizer="adam", lr=1e-3, weight_decay=0.0, warmup_epochs=0.0,
                     min_lr_ratio=1.0,  # constant learning rate, as the paper states
                     temperature=0.1, augment=augment, precision="fp32", seed=seed,
-                    device=preset.device, checkpoint_dir=ckpt, resume=True, progress=False,
+                    device=preset.device, checkpoint_dir=ckpt, resume=True, progress=progress,
                 )
                 result = ic.train_contrastive(encoder, data, config)
                 encoder = result.model
@@ -210,18 +214,23 @@ def _row(key: str, label: str, epoch, report: GaussianityReport, paper: tuple | 
 
 
 def synthetic_rows(preset: Preset, seed: int, threads: int | None,
-                   datasets: tuple[str, ...] = ("laplace", "gmm", "binary")) -> list[dict]:
+                   datasets: tuple[str, ...] = ("laplace", "gmm", "binary"),
+                   progress: bool = False) -> list[dict]:
     unknown = set(datasets) - {"laplace", "gmm", "binary"}
     if unknown:
         raise SystemExit(f"--datasets: unknown {sorted(unknown)}; choose from laplace, gmm, binary")
     rows = []
     jobs = [("laplace", None), ("gmm", None)] + [("binary", dens) for dens in preset.densities]
     jobs = [j for j in jobs if j[0] in datasets]
-    for dataset, density in jobs:
-        t0 = time.perf_counter()
-        embs, info = train_and_embed(dataset, preset, seed, density, threads)
-        t_train = time.perf_counter() - t0
+    for i, (dataset, density) in enumerate(jobs, 1):
         label = dataset if density is None else f"binary {100 * density:g}%"
+        log.info("[%d/%d] %s: training %d epochs (%d samples, %d -> %d)", i, len(jobs), label,
+                 max(preset.epochs), preset.n_train, preset.in_features, preset.out_dim)
+        t0 = time.perf_counter()
+        embs, info = train_and_embed(dataset, preset, seed, density, threads, progress)
+        t_train = time.perf_counter() - t0
+        log.info("[%d/%d] %s: trained in %.0f s; diagnosing epochs %s", i, len(jobs), label,
+                 t_train, ", ".join(map(str, sorted(embs))))
         key = dataset if density is None else f"binary_{density:g}"
         for epoch, Z in sorted(embs.items()):
             t1 = time.perf_counter()
@@ -262,7 +271,9 @@ def cifar_rows(args: argparse.Namespace, preset: Preset, seed: int) -> list[dict
                     raise SystemExit(f"{directory}: no {fname}")
                 continue
             t1 = time.perf_counter()
+            log.info("%s (%s): diagnosing %s", label, layer, fname)
             rep = _diagnose(Z, preset, seed)
+            log.info("%s (%s): %s", label, layer, rep.verdict)
             paper = PAPER.get(key, {}).get("final")
             epoch = 0 if key == "cifar_epoch0" else "final"
             extra = {"diagnose_seconds": time.perf_counter() - t1, "ad_pass_by_n": ad_pass_by_n(Z, seed),
@@ -402,20 +413,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads [2]")
     p.add_argument("--out", metavar="JSON",
-                   help="default benchmarks/results/paper_table1_<preset>.json")
+                   help="default benchmarks/results/paper_table1_<preset>.json "
+                        "(runs/benchmarks/paper_table1_smoke.json for --preset smoke)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no training bars (none either when stderr is not a terminal)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
+    # the trainer's one line per epoch (500 in the cpu preset) stays off: one line per row
+    setup_logging("paper_table1", library=False)
     preset = PRESETS[args.preset]
     t0 = time.perf_counter()
+    env = environment()  # at the start: the commit and the load before the run
     rows: list[dict] = []
     if args.rows in ("synthetic", "all"):
         rows += synthetic_rows(preset, args.seed, args.threads,
-                               tuple(x.strip() for x in args.datasets.split(",") if x.strip()))
+                               tuple(x.strip() for x in args.datasets.split(",") if x.strip()),
+                               progress=show_progress(args.no_progress))
     if args.rows in ("cifar", "all") and (args.rows == "cifar" or args.cifar_contrastive
                                           or args.cifar_supervised or args.cifar_epoch0):
         rows += cifar_rows(args, preset, args.seed)
@@ -426,24 +442,30 @@ def main(argv=None) -> int:
             e0 = next((q for q in rows if q["key"] == f"cifar_epoch0_{layer}"), None)
         r["sentence"] = sentence(r, e0)
     meta = {"preset": args.preset, "seed": args.seed, "rows": args.rows}
-    out = Path(args.out) if args.out else RESULTS / f"paper_table1_{args.preset}.json"
+    default_dir = ROOT / "runs" / "benchmarks" if args.preset == "smoke" else RESULTS
+    out = Path(args.out) if args.out else default_dir / f"paper_table1_{args.preset}.json"
     payload = {
         "benchmark": "paper_table1",
         "config": {**meta, "preset_values": asdict(preset), "threads": args.threads,
                    "cifar": {"contrastive": args.cifar_contrastive,
                              "supervised": args.cifar_supervised, "epoch0": args.cifar_epoch0}},
         "seed": args.seed,
-        "environment": environment(),
+        "environment": env,
         "paper": {k: {str(e): v for e, v in d.items()} for k, d in PAPER.items()},
         "pattern": pattern_summary(rows),
         "rows": rows,
         "seconds": time.perf_counter() - t0,
     }
     write_json(out, payload)
+    log.info("wrote %s", out)
     md = markdown(rows, meta)
     out.with_suffix(".md").write_text(md, encoding="utf-8")
+    log.info("wrote %s", out.with_suffix(".md"))
     print(md)
-    log.info("wrote %s and %s in %.0f s", out, out.with_suffix(".md"), payload["seconds"])
+    log.info("done in %.0f s: %d rows (preset %s); checks passed per row: %s", payload["seconds"],
+             len(rows), args.preset,
+             ", ".join(f"{r['label']}@{r['epoch']} {r['checks_passed']}/{r['checks_run']}"
+                       for r in rows) or "none")
     return 0
 
 

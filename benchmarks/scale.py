@@ -20,13 +20,15 @@ and a projection to 10⁹ × 512 on N workers.
     measured costs plus single-threaded per-partition costs measured here at d = 512; every
     assumption is written into the JSON.
 
-Writes ``benchmarks/results/scale.json`` (``--out``) with config, seed, versions, git SHA and
-machine.
+Writes ``benchmarks/results/scale.json`` (``--out``) with config, seed and the run's
+``environment`` (versions, git commit and dirty flag, machine). Progress goes to stderr: one
+line per phase, the file written and a summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import resource
@@ -38,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, write_json  # noqa: E402
+from _env import RESULTS, environment, git_state, setup_logging, warn_if_dirty, write_json  # noqa: E402
 
 from infogauss import GaussianModel  # noqa: E402
 from infogauss.gaussian import default_chunk_size, merge_stats, stats_from_array  # noqa: E402
@@ -51,6 +53,7 @@ from infogauss.streaming import (  # noqa: E402
 )
 
 GiB = 1 << 30
+log = logging.getLogger("benchmarks.scale")
 MODEL_ATTRS = ("location_", "covariance_", "cholesky_", "whitening_")
 
 
@@ -112,7 +115,7 @@ class Phase:
             "peak_rss_bytes": peak,
             "peak_rss_scope": "phase (VmHWM reset)" if self.reset else "process lifetime",
         }
-        print(f"  {self.name}: {seconds:.2f} s, peak RSS {peak / 2**20:.0f} MiB", flush=True)
+        log.info("  %s: %.2f s, peak RSS %.0f MiB", self.name, seconds, peak / 2**20)
 
 
 # ------------------------------------------------------------------------------ data
@@ -149,7 +152,7 @@ def part_a(path: Path, out: Path, rows: int, dim: int, chunk: int, warm: bool, s
     if not warm:
         drop_cache(path)
     with Phase("fit", res):
-        model = fit_npy(path, GaussianModel(), chunk_size=chunk)
+        model = fit_npy(GaussianModel(), path, chunk_size=chunk)
     if not warm:
         drop_cache(path)
     with Phase("score", res):
@@ -183,7 +186,7 @@ def part_b(path: Path, rows_b: int, chunk: int, warm: bool) -> dict:
     if not warm:
         drop_cache(path)
     t = time.perf_counter()
-    single = fit_chunks(iter_npy_chunks(header, chunk, stop=rows_b))
+    single = fit_chunks(None, iter_npy_chunks(header, chunk, stop=rows_b))
     t_single = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -366,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                    "thrash). Dask workers always use 1")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     args = p.parse_args(argv)
+    setup_logging("scale")
     if args.blas_threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -375,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-
+    t_start = time.perf_counter()
+    git = git_state()  # at the start (the rest of the environment is collected last)
+    warn_if_dirty(git, log)
     rows, dim = int(args.rows), args.dim
     rows_b = min(rows, int(args.dask_rows))
     chunk = args.chunk_size or default_chunk_size(dim)
@@ -395,7 +401,7 @@ def run(args: argparse.Namespace) -> int:
         "load_avg_at_start": os.getloadavg(),
     }
     try:
-        print(f"(a) {rows} x {dim} float32 -> {data} ({rows * dim * 4 / 1e9:.2f} GB)", flush=True)
+        log.info("(a) %d x %d float32 -> %s (%.2f GB)", rows, dim, data, rows * dim * 4 / 1e9)
         gen: dict = {}
         with Phase("generate", gen):
             generate(data, rows, dim, args.seed, chunk)
@@ -404,16 +410,17 @@ def run(args: argparse.Namespace) -> int:
         a["generate"] = gen["generate"]
         a["file_bytes"] = data.stat().st_size
         result["a_out_of_core"] = a
-        print(f"  fit {a['fit']['rows_per_s']:.3g} rows/s, score {a['score']['rows_per_s']:.3g} "
-              f"rows/s, peak RSS {a['peak_rss_bytes_fit_score'] / 2**20:.0f} MiB", flush=True)
+        log.info("  fit %.3g rows/s, score %.3g rows/s, peak RSS %.0f MiB",
+                 a["fit"]["rows_per_s"], a["score"]["rows_per_s"],
+                 a["peak_rss_bytes_fit_score"] / 2**20)
         b = None
         if not args.skip_dask:
-            print(f"(b) LocalCluster(2 processes) vs one process on {rows_b} rows", flush=True)
+            log.info("(b) LocalCluster(2 processes) vs one process on %d rows", rows_b)
             b = part_b(data, rows_b, chunk, args.warm)
             result["b_dask_vs_single"] = b
-            print(f"  single {b['single_process']['rows_per_s']:.3g} rows/s, dask "
-                  f"{b['dask_2_workers']['rows_per_s']:.3g} rows/s, max abs diff "
-                  f"{b['model_max_abs_diff']:.2e}", flush=True)
+            log.info("  single %.3g rows/s, dask %.3g rows/s, max abs diff %.2e",
+                     b["single_process"]["rows_per_s"], b["dask_2_workers"]["rows_per_s"],
+                     b["model_max_abs_diff"])
     finally:
         if not args.keep:
             for f in (data, scores):
@@ -425,20 +432,21 @@ def run(args: argparse.Namespace) -> int:
                 pass
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["process_peak_rss_bytes_a_b"] = usage.ru_maxrss * 1024
-    print("(c) projection to 1e9 x 512", flush=True)
+    log.info("(c) projection to 1e9 x 512")
     m512 = measure_d512(args.project_partition_rows, args.seed)
     workers = [int(w) for w in args.project_workers.split(",")]
     result["c_projection"] = project(m512, result["a_out_of_core"], b, workers, 1e9, 512, 16,
                                      args.network_GBps * 1e9)  # fmt: skip
     for r in result["c_projection"]["rows"]:
-        print(f"  N={r['workers']:>4}: fit {r['fit_hours']:.2f} h, score {r['score_hours']:.2f} h,"
-              f" {r['worker_memory_bytes'] / GiB:.2f} GiB/worker", flush=True)
+        log.info("  N=%4d: fit %.2f h, score %.2f h, %.2f GiB/worker", r["workers"],
+                 r["fit_hours"], r["score_hours"], r["worker_memory_bytes"] / GiB)
     result["process_peak_rss_bytes_with_c"] = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
     result["load_avg_at_end"] = os.getloadavg()
-    # collected last: environment() imports torch & co., which would inflate the RSS above
-    result["environment"] = environment()
+    # collected last, so that what it imports (threadpoolctl) stays out of the RSS measured
+    # above; the git state was taken at the start
+    result["environment"] = environment(git)
     try:
         import distributed
 
@@ -446,7 +454,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     path = write_json(args.out, result)
-    print(f"wrote {path}")
+    log.info("wrote %s", path)
+    a = result["a_out_of_core"]
+    ratio = ("" if b is None else "; dask / single process "
+             f"{b['dask_2_workers']['rows_per_s'] / b['single_process']['rows_per_s']:.2f}")
+    log.info("done in %.0f s: out of core %d x %d: fit %.3g rows/s, score %.3g rows/s%s",
+             time.perf_counter() - t_start, rows, dim, a["fit"]["rows_per_s"],
+             a["score"]["rows_per_s"], ratio)
     return 0
 
 

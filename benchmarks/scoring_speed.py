@@ -7,13 +7,16 @@ Our scoring does a triangular solve (n·d² flops), so it can exceed 1.0 of that
     python benchmarks/scoring_speed.py [--quick] [--out benchmarks/results/scoring_speed.json]
 
 Every timing is the best of ``--repeats`` runs, the competitors interleaved round by round
-so that machine noise hits all of them alike.
+so that machine noise hits all of them alike. ``--quick`` (a smoke test) writes to
+``runs/benchmarks/scoring_speed_quick.json`` by default, never over the committed results.
+Progress goes to stderr: one line per case, the file written and a summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import sys
 import time
 from pathlib import Path
@@ -21,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, write_json  # noqa: E402
+from _env import RESULTS, ROOT, environment, setup_logging, write_json  # noqa: E402
 
 from infogauss import GaussianModel  # noqa: E402
+
+log = logging.getLogger("benchmarks.scoring_speed")
 
 
 def best_time(fn, repeats: int) -> float:
@@ -155,37 +160,46 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--out", default=str(RESULTS / "scoring_speed.json"))
+    ap.add_argument("--out", default=None,
+                    help="default benchmarks/results/scoring_speed.json "
+                         "(runs/benchmarks/scoring_speed_quick.json with --quick)")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    setup_logging("scoring_speed")
+    t_start = time.perf_counter()
+    env = environment()  # at the start: the commit and the load before the run
+    if args.out is None:
+        args.out = str(ROOT / "runs" / "benchmarks" / "scoring_speed_quick.json" if args.quick
+                       else RESULTS / "scoring_speed.json")
     if args.quick:
         ns, ds, sk_rows = [20_000], [64], 5_000
     else:
         ns, ds, sk_rows = [100_000, 1_000_000], [128, 512], 100_000
     cases = []
-    for n in ns:
-        for d in ds:
-            for dtype in (np.float32, np.float64):
-                t0 = time.perf_counter()
-                case = run_case(n, d, dtype, args.repeats, sk_rows, args.seed)
-                case["wall_seconds"] = time.perf_counter() - t0
-                cases.append(case)
-                print(
-                    f"n={n:>8} d={d:>4} {np.dtype(dtype).name:7} fit {case['fit_seconds']:.3f}s "
-                    f"(x{case['fit_speedup_vs_sklearn_ledoitwolf']:.1f} vs LW)  score "
-                    f"{case['score_rows_per_s']:,.0f} rows/s = {case['score_fraction_of_gemm']:.2f} "
-                    f"of GEMM ({case['gemm_gflops']:.0f} GF/s), x{case['score_speedup_vs_sklearn']:.0f} "
-                    f"vs sklearn",
-                    flush=True,
-                )
+    grid = [(n, d, dtype) for n in ns for d in ds for dtype in (np.float32, np.float64)]
+    for i, (n, d, dtype) in enumerate(grid, 1):
+        log.info("[%d/%d] n=%d d=%d %s: fit and score, %d repeats", i, len(grid) + 1, n, d,
+                 np.dtype(dtype).name, args.repeats)
+        t0 = time.perf_counter()
+        case = run_case(n, d, dtype, args.repeats, sk_rows, args.seed)
+        case["wall_seconds"] = time.perf_counter() - t0
+        cases.append(case)
+        log.info(
+            "[%d/%d] fit %.3fs (x%.1f vs LW)  score %s rows/s = %.2f of GEMM (%.0f GF/s), "
+            "x%.0f vs sklearn", i, len(grid) + 1, case["fit_seconds"],
+            case["fit_speedup_vs_sklearn_ledoitwolf"], f"{case['score_rows_per_s']:,.0f}",
+            case["score_fraction_of_gemm"], case["gemm_gflops"], case["score_speedup_vs_sklearn"],
+        )
     mem_n = 50_000 if args.quick else 10_000_000
+    log.info("[%d/%d] memory: scoring %s x 128 float32", len(grid) + 1, len(grid) + 1,
+             f"{mem_n:,}")
     memory = memory_case(mem_n, 128, args.seed)
-    print(
-        f"memory: scoring {mem_n:,} x 128 float32 ({memory['input_bytes'] / 2**30:.1f} GiB) took "
-        f"{memory['peak_extra_gib']:.3f} GiB extra (output {memory['output_bytes'] / 2**20:.0f} MiB)",
-        flush=True,
+    log.info(
+        "memory: scoring %s x 128 float32 (%.1f GiB) took %.3f GiB extra (output %.0f MiB)",
+        f"{mem_n:,}", memory["input_bytes"] / 2**30, memory["peak_extra_gib"],
+        memory["output_bytes"] / 2**20,
     )
     payload = {
         "benchmark": "scoring_speed",
@@ -196,12 +210,16 @@ def main(argv=None) -> int:
             "repeats": args.repeats,
             "seed": args.seed,
         },
-        **environment(),
+        "environment": env,
         "cases": cases,
         "memory": memory,
     }
     write_json(args.out, payload)
-    print(f"wrote {args.out}")
+    log.info("wrote %s", args.out)
+    best = max(cases, key=lambda c: (c["n"], c["d"], c["dtype"] == "float32"))
+    log.info("done in %.0f s: %d cases; n=%d d=%d %s scores %s rows/s (%.2f of GEMM)",
+             time.perf_counter() - t_start, len(cases), best["n"], best["d"], best["dtype"],
+             f"{best['score_rows_per_s']:,.0f}", best["score_fraction_of_gemm"])
     return 0
 
 

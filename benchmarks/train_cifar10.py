@@ -4,9 +4,10 @@ report kNN accuracy (k=200, cosine, similarity-weighted, train -> test) on backb
 
 Writes ``benchmarks/results/train_cifar10_<name>.json`` and, under
 ``benchmarks/checkpoints/``, the encoder's ``state_dict`` (``<name>.pt``: not in git, its SHA-256
-is in the results file and in ``benchmarks/checkpoints/SHA256SUMS``), its config
-(``<name>.config.json``) and the training log (``<name>.log.json``). The resumable training
-checkpoint (with optimizer state) lives in ``runs/train_cifar10/<name>/``.
+is in the results file, ``checkpoint_sha256``), its config (``<name>.config.json``) and the
+training log (``<name>.log.json``). The resumable training checkpoint (with optimizer state)
+lives in ``runs/train_cifar10/<name>/``. Progress goes to stderr (a bar on a terminal, unless
+``--no-progress``; one log line per epoch), with the path of every file written.
 
     python benchmarks/train_cifar10.py --minutes 55                      # small_cnn_simclr
     python benchmarks/train_cifar10.py --minutes 60 --widths 48 96 192 --crop-size 24 \
@@ -34,14 +35,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, ROOT, environment, write_json  # noqa: E402
+from _env import RESULTS, ROOT, environment, setup_logging, show_progress, write_json  # noqa: E402
 
 import infogauss.contrastive as ic  # noqa: E402
 from infogauss.datasets import load_cifar10_zip  # noqa: E402
@@ -73,26 +73,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="checkpoint name (default from encoder/mode)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--train-subset", type=int, default=None, help="use the first N train images (smoke runs)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (none either when stderr is not a terminal)")
     return p.parse_args(argv)
 
 
-def _record_sha256(path: Path) -> str:
-    """SHA-256 of a checkpoint, also (re)written into ``SHA256SUMS`` next to it (sha256sum format)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    sums = path.parent / "SHA256SUMS"
-    lines = sums.read_text().splitlines() if sums.exists() else []
-    lines = [ln for ln in lines if not ln.endswith(f"  {path.name}")] + [f"{digest}  {path.name}"]
-    sums.write_text("\n".join(sorted(lines, key=lambda ln: ln.split("  ", 1)[1])) + "\n")
-    return digest
+def _sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    log = logging.getLogger("train_cifar10")
+    log = setup_logging("train_cifar10")
     t0 = time.time()
-    env = environment()  # at the start: git SHA and the load average before training
+    env = environment()  # at the start: git state and the load average before training
+    bar = show_progress(args.no_progress)
+    log.info("loading CIFAR-10 from %s", args.data)
     tr = load_cifar10_zip(args.data, "train")
     te = load_cifar10_zip(args.data, "test")
     x_tr, y_tr = tr.images, tr.labels
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
         crop_size=(args.crop_size[0] if args.crop_size and len(args.crop_size) == 1 else args.crop_size),
         precision=args.precision,
         seed=args.seed, checkpoint_dir=str(run_dir), resume=args.resume,
-        progress=not args.no_progress, knn_every=args.knn_every,
+        progress=bar, knn_every=args.knn_every,
     )
     if args.epochs is None:
         if args.minutes is None:
@@ -125,20 +126,25 @@ def main(argv=None) -> int:
     encoder = ic.build_encoder(args.encoder, seed=args.seed,
                                **({"widths": tuple(args.widths)} if args.widths else {}))
     t_train = time.time()
+    log.info("training %s (%s, %s) for %s", name, args.encoder, mode,
+             f"{args.epochs} epochs" if args.epochs else f"{args.minutes:g} minutes")
     if args.supervised:
         res = ic.train_supervised(encoder, x_tr, y_tr, cfg, knn_data=knn_sub)
     else:
         res = ic.train_contrastive(encoder, x_tr, cfg, knn_data=knn_sub)
     train_s = time.time() - t_train
     enc = res.model
+    log.info("trained %d epochs in %.0f s; kNN evaluation on all train -> all test images",
+             res.epochs_completed, train_s)
     t_eval = time.time()
-    z_tr = ic.embed(enc, x_tr, layer="backbone", batch_size=1024, precision=args.precision)
-    z_te = ic.embed(enc, te.images, layer="backbone", batch_size=1024, precision=args.precision)
+    kw = {"batch_size": 1024, "precision": args.precision, "progress": bar}
+    z_tr = ic.embed(enc, x_tr, layer="backbone", **kw)
+    z_te = ic.embed(enc, te.images, layer="backbone", **kw)
     knn = ic.knn_accuracy(z_tr, y_tr, z_te, te.labels, k=200, temperature=0.1)
     metrics = {"knn_acc_backbone": knn}
     if enc.head is not None and not args.supervised:
-        h_tr = ic.embed(enc, x_tr, layer="head", batch_size=1024, precision=args.precision)
-        h_te = ic.embed(enc, te.images, layer="head", batch_size=1024, precision=args.precision)
+        h_tr = ic.embed(enc, x_tr, layer="head", **kw)
+        h_te = ic.embed(enc, te.images, layer="head", **kw)
         metrics["knn_acc_head"] = ic.knn_accuracy(h_tr, y_tr, h_te, te.labels, k=200, temperature=0.1)
     if args.supervised:
         import torch
@@ -157,11 +163,12 @@ def main(argv=None) -> int:
     if args.supervised:
         state.update({f"classifier.{k}": v.detach().cpu() for k, v in res.classifier.state_dict().items()})
     torch.save(state, ck / f"{name}.pt")
-    write_json(ck / f"{name}.config.json", {"encoder": enc.spec, "train_config": cfg.to_dict(),
-                                             "mode": mode, "n_classes": 10 if args.supervised else None,
-                                             "load": "build_encoder(**encoder).load_state_dict(state) "
-                                                     "(drop 'classifier.*' keys first)"})
-    write_json(ck / f"{name}.log.json", {"history": res.history})
+    written = [ck / f"{name}.pt"]
+    written.append(write_json(ck / f"{name}.config.json", {
+        "encoder": enc.spec, "train_config": cfg.to_dict(), "mode": mode,
+        "n_classes": 10 if args.supervised else None,
+        "load": "build_encoder(**encoder).load_state_dict(state) (drop 'classifier.*' keys first)"}))
+    written.append(write_json(ck / f"{name}.log.json", {"history": res.history}))
     result = {
         "benchmark": "train_cifar10", "name": name, "mode": mode, "encoder": args.encoder,
         "encoder_spec": enc.spec,
@@ -177,11 +184,14 @@ def main(argv=None) -> int:
         "knn": {"k": 200, "metric": "cosine", "weighting": "exp(sim/0.1)", "layer": "backbone",
                 "train": "all train", "test": "all test"},
         "history": res.history, "checkpoint": str((ck / f"{name}.pt").relative_to(ROOT)),
-        "checkpoint_sha256": _record_sha256(ck / f"{name}.pt"),
+        "checkpoint_sha256": _sha256(ck / f"{name}.pt"),
         "environment": env, "load_avg_at_end": list(os.getloadavg()),
     }
-    out = RESULTS / f"train_cifar10_{name}.json"
-    write_json(out, result)
+    out = write_json(RESULTS / f"train_cifar10_{name}.json", result)
+    for path in (*written, out):
+        log.info("wrote %s", path)
+    log.info("done in %.0f s: %s, %d epochs, %s", time.time() - t0, name, res.epochs_completed,
+             ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     print(json.dumps({"metrics": metrics, "epochs": res.epochs_completed, "out": str(out)}))
     return 0
 

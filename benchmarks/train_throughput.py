@@ -9,13 +9,14 @@ per setting and reads its per-epoch timings (the second epoch, after warm-up).
     python benchmarks/train_throughput.py --encoders small_cnn --steps 10
 
 Writes ``benchmarks/results/train_throughput.json``. Do not run it next to another
-CPU-heavy job: the numbers would be meaningless.
+CPU-heavy job: the numbers would be meaningless. Progress goes to stderr: one line per
+setting, the file written and a summary.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -23,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import RESULTS, environment, write_json  # noqa: E402
+from _env import RESULTS, environment, setup_logging, write_json  # noqa: E402
 
 import infogauss.contrastive as ic  # noqa: E402
+
+log = logging.getLogger("benchmarks.train_throughput")
 
 # steps per measured epoch; resnet18 is ~20x slower per image on a CPU
 _DEFAULT_STEPS = {"small_cnn": 8, "resnet18": 2, "mlp": 20, "linear": 20}
@@ -67,23 +70,36 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS / "train_throughput.json"))
     args = p.parse_args(argv)
-    rows = []
+    # the trainer's epoch lines would double this script's one line per setting
+    setup_logging("train_throughput", library=False)
+    t_start = time.perf_counter()
+    env = environment()  # at the start: the commit and the load before the run
+    jobs = []
     for enc in args.encoders:
         image = enc in ("small_cnn", "resnet18")
         settings = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)] if image \
             else [("fp32", False), ("bf16", False)]
-        for precision, cl in settings:
-            r = measure(enc, precision, cl, args.batch_size, args.steps or _DEFAULT_STEPS[enc], args.seed)
-            rows.append(r)
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}),
-                  flush=True)
-    write_json(Path(args.out), {
+        jobs += [(enc, precision, cl) for precision, cl in settings]
+    rows = []
+    for i, (enc, precision, cl) in enumerate(jobs, 1):
+        steps = args.steps or _DEFAULT_STEPS[enc]
+        log.info("[%d/%d] %s %s channels_last=%s: 2 epochs of %d steps", i, len(jobs), enc,
+                 precision, cl, steps)
+        r = measure(enc, precision, cl, args.batch_size, steps, args.seed)
+        rows.append(r)
+        log.info("[%d/%d] %.0f img/s (augmentation %.1f%%, data %.2f%%) in %.0f s", i, len(jobs),
+                 r["img_per_s"], 100 * r["aug_share"], 100 * r["data_share"], r["wall_s"])
+    out = write_json(Path(args.out), {
         "benchmark": "train_throughput",
         "description": "InfoNCE training step (2 views, SimCLR augmentation for images), img/s = "
                        "source images per second; shares of the step in augmentation and data "
                        "loading; second of two epochs",
-        "config": vars(args), "seed": args.seed, "results": rows, "environment": environment(),
+        "config": vars(args), "seed": args.seed, "results": rows, "environment": env,
     })
+    log.info("wrote %s", out)
+    log.info("done in %.0f s: %s", time.perf_counter() - t_start,
+             "; ".join(f"{r['encoder']} {r['precision']}{' CL' if r['channels_last'] else ''} "
+                       f"{r['img_per_s']:.0f} img/s" for r in rows))
     return 0
 
 

@@ -413,7 +413,8 @@ def test_benchmark_smoke(tmp_path, rng):
     bench.main(["--embeddings", str(emb), "--out", str(out), "--seed", "3",
                 "--n-null-queries", "300", "--timing-queries", "100"])  # fmt: skip
     result = json.loads(out.read_text())
-    assert {"config", "seed", "versions", "git_sha", "machine", "metrics"} <= set(result)
+    assert {"config", "seed", "environment", "metrics"} <= set(result)
+    assert {"git", "versions", "machine"} <= set(result["environment"])
     m = result["metrics"]
     assert m["whitened"]["retrieval"]["recall_at_1"] > 0.5
     assert set(m["whitened"]["false_match"]) == {

@@ -1036,6 +1036,8 @@ def diagnose(
         notes=notes,
         arrays={
             "norms": np.linalg.norm(Xs, axis=1),
+            # what the norm check tests (its CV against the covariance-implied one)
+            "norms_centered": np.linalg.norm(Xs - s.mean, axis=1),
             "qq_coordinates": {**qq_coords, "index": live[qq_coords["index"]]},
             "qq_projections": qq_projs,
             "qq_whitened": qq_white,
