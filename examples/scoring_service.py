@@ -48,7 +48,7 @@ def offline(out: Path, Z_train: np.ndarray, Z_calib: np.ndarray) -> tuple[Gaussi
     """Fit, save and calibrate once; what a training pipeline would ship to the service."""
     model = GaussianModel().fit(Z_train)
     path = model.save(out / "model.npz")
-    detector = MahalanobisOOD(method="global").fit(Z_train).calibrate(Z_calib)
+    detector = MahalanobisOOD(method="global", calibration=None).fit(Z_train).calibrate(Z_calib)
     np.save(out / "calibration_scores.npy", detector.calibration_scores_)
     print(
         f"offline: fitted GaussianModel on {Z_train.shape[0]} x {Z_train.shape[1]} embeddings "

@@ -74,25 +74,55 @@ def test_methods_match_brute_force(rng, shrinkage):
     ref_g = _ref_global_m2(X, Xq, shrinkage)
     ref_c = _ref_class_m2(X, y, Xq, shrinkage)
 
-    det = MahalanobisOOD(method="global", shrinkage=shrinkage).fit(X)
+    det = MahalanobisOOD(method="global", shrinkage=shrinkage, calibration=None).fit(X)
     np.testing.assert_allclose(det.score_samples(Xq), -ref_g, rtol=1e-9)
 
-    det = MahalanobisOOD(method="class", shrinkage=shrinkage).fit(X, y)
+    det = MahalanobisOOD(method="class", shrinkage=shrinkage, calibration=None).fit(X, y)
     np.testing.assert_allclose(det.class_distances(Xq), ref_c, rtol=1e-9)
     np.testing.assert_allclose(det.score_samples(Xq), -ref_c.min(1), rtol=1e-9)
 
-    det = MahalanobisOOD(method="relative", shrinkage=shrinkage).fit(X, y)
+    det = MahalanobisOOD(method="relative", shrinkage=shrinkage, calibration=None).fit(X, y)
     np.testing.assert_allclose(det.mahalanobis(Xq), ref_c.min(1) - ref_g, rtol=1e-9, atol=1e-9)
 
-    det = MahalanobisOOD(method="cluster", n_clusters=3, random_state=0, shrinkage=shrinkage).fit(X)
+    det = MahalanobisOOD(method="cluster", n_clusters=3, random_state=0, shrinkage=shrinkage,
+                         calibration=None).fit(X)
     km = KMeans(n_clusters=3, n_init="auto", random_state=0).fit(X)
     np.testing.assert_array_equal(det.kmeans_.labels_, km.labels_)
     ref_k = _ref_class_m2(X, km.labels_, Xq, shrinkage)
     np.testing.assert_allclose(det.score_samples(Xq), -ref_k.min(1), rtol=1e-9)
 
     det = MahalanobisOOD(method="relative", n_clusters=3, random_state=0,
-                         shrinkage=shrinkage).fit(X)  # no labels: clusters
+                         shrinkage=shrinkage, calibration=None).fit(X)  # no labels: clusters
     np.testing.assert_allclose(det.mahalanobis(Xq), ref_k.min(1) - ref_g, rtol=1e-9, atol=1e-9)
+
+
+def _out_of_fold_moments(X, shrinkage, det, folds=5):
+    """Brute force: the squared distance of every row under a Gaussian fitted without its fold."""
+    from sklearn.utils import check_random_state
+
+    n = X.shape[0]
+    perm = check_random_state(det.random_state).permutation(n)
+    m2 = np.empty(n)
+    for fold in np.array_split(perm, folds):
+        rest = np.setdiff1d(np.arange(n), fold)
+        m2[fold] = _ref_global_m2(X[rest], X[fold], shrinkage)
+    return m2.mean(), m2.std()
+
+
+def test_typicality_uses_the_law_of_the_shrunk_fit(rng):
+    """Shrinkage moves held-out distances far from the F law: the analytic centre would rank
+    in-distribution points below inflated ones (AUROC < 0.5); the held-out centre does not."""
+    d, n = 60, 150
+    scales = np.geomspace(1.0, 30.0, d)
+    X = rng.standard_normal((n, d)) * scales
+    X_in = rng.standard_normal((500, d)) * scales
+    X_out = rng.standard_normal((500, d)) * scales * 0.75  # too close to the mean
+    det = MahalanobisOOD(statistic="typicality", calibration=None, random_state=0).fit(X)
+    law_mean = float(core.distance_law(n, d, "f").mean())
+    m2_in = det.mahalanobis(X_in)
+    assert abs(np.mean(m2_in) - law_mean) > 3 * np.std(m2_in) / np.sqrt(500)  # the law is off
+    assert abs(det.typicality_center_ - np.mean(m2_in)) < abs(law_mean - np.mean(m2_in))
+    assert auroc(det.score_samples(X_in), det.score_samples(X_out)) > 0.6
 
 
 def test_typicality_matches_closed_form(rng):
@@ -104,8 +134,14 @@ def test_typicality_matches_closed_form(rng):
     c, v1, v2 = (n + 1) * d / (n - d), d, n - d
     mean = c * v2 / (v2 - 2)
     var = c**2 * 2 * v2**2 * (v1 + v2 - 2) / (v1 * (v2 - 2) ** 2 * (v2 - 4))
-    det = MahalanobisOOD(statistic="typicality").fit(X)
-    np.testing.assert_allclose(det.score_samples(Xq), -np.abs(m2 - mean) / np.sqrt(var), rtol=1e-9)
+    law_f = core.distance_law(n, d, "f")  # the analytic law behind pvalues(method="f")
+    assert (law_f.mean(), law_f.var()) == (pytest.approx(mean), pytest.approx(var))
+    det = MahalanobisOOD(statistic="typicality", calibration=None, random_state=0).fit(X)
+    # the score is centred and scaled by the held-out law of the distances (out-of-fold fits)
+    c_ref, s_ref = _out_of_fold_moments(X, "ledoit_wolf", det)
+    assert det.typicality_center_ == pytest.approx(c_ref, rel=1e-10)
+    assert det.typicality_scale_ == pytest.approx(s_ref, rel=1e-10)
+    np.testing.assert_allclose(det.score_samples(Xq), -np.abs(m2 - c_ref) / s_ref, rtol=1e-9)
     # two-sided analytic p-value: P(|M - E M| >= |m2 - E M|) under the law
     law = stats.f(d, n - d, scale=c)
     t = np.abs(m2 - mean)
@@ -121,7 +157,7 @@ def test_typicality_matches_closed_form(rng):
 def test_analytic_pvalues_match_scipy(rng):
     X = correlated_gaussian(rng, 200, 4)
     Xq = correlated_gaussian(rng, 30, 4)
-    det = MahalanobisOOD(shrinkage="empirical").fit(X)
+    det = MahalanobisOOD(shrinkage="empirical", calibration=None).fit(X)
     m2 = _ref_global_m2(X, Xq, "empirical")
     n, d = 200, 4
     np.testing.assert_allclose(
@@ -216,7 +252,7 @@ def test_conformal_fpr_within_binomial_interval(method):
 
 def test_calibrate_sets_offset_to_conformal_threshold(rng):
     X, _, means = _mixture(rng, 300)
-    det = MahalanobisOOD(contamination=0.1).fit(X)
+    det = MahalanobisOOD(contamination=0.1, calibration=None).fit(X)
     s_train = det.score_samples(X)
     assert np.mean(s_train < det.offset_) == pytest.approx(0.1, abs=0.01)
     Xc, Xe = _mixture(rng, 200, means=means)[0], _mixture(rng, 300, means=means)[0]
@@ -229,6 +265,61 @@ def test_calibrate_sets_offset_to_conformal_threshold(rng):
     det.fit(X)
     with pytest.raises(NotFittedError, match="calibrate"):
         det.pvalues(Xe)
+
+
+def test_default_fit_is_calibrated_on_a_held_out_split(rng):
+    X, y, means = _mixture(rng, 600)
+    det = MahalanobisOOD(random_state=0).fit(X)
+    assert det.n_calibration_ == 120 and det.n_samples_seen_ == 480
+    # offset_ is the conformal threshold of the held-out scores
+    from infogauss.calibration import conformal_threshold
+
+    assert det.offset_ == conformal_threshold(det.calibration_scores_, 0.05)
+    Xe = _mixture(rng, 400, means=means)[0]
+    np.testing.assert_array_equal(det.predict(Xe) == -1, det.pvalues(Xe) <= 0.05)
+    # the same seed gives the same split; class labels stratify it (every class keeps rows)
+    again = MahalanobisOOD(random_state=0).fit(X)
+    np.testing.assert_array_equal(again.calibration_scores_, det.calibration_scores_)
+    cls = MahalanobisOOD(method="class", random_state=0, calibration_size=50).fit(X, y)
+    assert cls.n_calibration_ == 50 and len(cls.classes_) == len(np.unique(y))
+    # the held-out share is raised to what the level needs
+    assert MahalanobisOOD(contamination=0.01, random_state=0).fit(X).n_calibration_ == 120
+    assert MahalanobisOOD(contamination=0.005, random_state=0).fit(X).n_calibration_ == 199
+
+
+def test_default_fit_predict_meets_its_false_alarm_rate(rng):
+    """fit(X).predict(X_new) without calibrate(): new in-distribution data flagged at <= 5%,
+    where the training quantile (calibration=None) flags far more when n is small vs d."""
+    d, reps, rates, naive = 40, 40, [], []
+    for r in range(reps):
+        A = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
+        X = rng.standard_t(5, size=(150, d)) @ A.T
+        X_new = rng.standard_t(5, size=(400, d)) @ A.T
+        rates.append(np.mean(MahalanobisOOD(random_state=r).fit(X).predict(X_new) == -1))
+        naive.append(np.mean(MahalanobisOOD(calibration=None).fit(X).predict(X_new) == -1))
+    # split-conformal: E[FPR] <= alpha exactly; 40 x 400 draws, sd of the mean about 0.6%
+    assert np.mean(rates) <= 0.05 + 0.015
+    assert np.mean(rates) >= 0.05 - 0.025  # and not uselessly conservative
+    assert np.mean(naive) > 0.10
+
+
+def test_too_few_rows_to_split_warns_and_says_so(rng):
+    X = rng.standard_normal((30, 3))
+    with pytest.warns(UserWarning, match="WITHOUT the false-alarm guarantee"):
+        det = MahalanobisOOD().fit(X)
+    assert not hasattr(det, "calibration_scores_") and det.n_samples_seen_ == 30
+
+
+@pytest.mark.parametrize("size, exc, match", [
+    (0.0, ValueError, "calibration_size"), (1.0, ValueError, "calibration_size"),
+    (0, ValueError, "calibration_size"), ("20%", TypeError, "calibration_size"),
+    (True, TypeError, "calibration_size")])
+def test_bad_calibration_parameters(rng, size, exc, match):
+    X = rng.standard_normal((100, 3))
+    with pytest.raises(exc, match=match):
+        MahalanobisOOD(calibration_size=size).fit(X)
+    with pytest.raises(ValueError, match="`calibration` must be one of"):
+        MahalanobisOOD(calibration="cross").fit(X)
 
 
 def test_ood_is_detected(rng):
@@ -271,7 +362,7 @@ def test_bad_input(rng):
               fresh.calibrate):
         with pytest.raises(NotFittedError):
             f(X)
-    fitted = MahalanobisOOD().fit(X)
+    fitted = MahalanobisOOD(calibration=None).fit(X)
     with pytest.raises(NotFittedError, match="not calibrated yet"):
         fitted.pvalues(X)
     with pytest.raises(NotFittedError, match="not calibrated yet"):
@@ -308,19 +399,34 @@ def test_bad_input(rng):
 
 def test_clone_and_fit_predict(rng):
     X, y, _ = _mixture(rng, 200)
-    det = MahalanobisOOD(method="class", contamination=0.1)
+    det = MahalanobisOOD(method="class", contamination=0.1, calibration=None)
     pred = clone(det).fit_predict(X, y)
     assert set(np.unique(pred)) <= {-1, 1}
     assert np.mean(pred == -1) == pytest.approx(0.1, abs=0.02)
 
 
+def _expected_failures(estimator) -> dict[str, str]:
+    """With the default calibration="split", ``contamination`` is the false-alarm rate
+    guaranteed on *new* data (a held-out split sets the threshold), not scikit-learn's share
+    of *training* rows flagged; ``calibration=None`` keeps scikit-learn's convention and passes
+    every check."""
+    if estimator.calibration is None:
+        return {}
+    why = ("contamination is the rate guaranteed on new data (split-conformal threshold), "
+           "not the fraction of training rows flagged")
+    return {"check_outliers_train": why, "check_outliers_fit_predict": why}
+
+
 @parametrize_with_checks(
     [
         MahalanobisOOD(),
+        MahalanobisOOD(calibration=None),
         MahalanobisOOD(method="cluster", n_clusters=2, random_state=0),
-        MahalanobisOOD(method="relative", n_clusters=2, random_state=0),
+        MahalanobisOOD(method="relative", n_clusters=2, random_state=0, calibration=None),
         MahalanobisOOD(statistic="typicality"),
-    ]
+        MahalanobisOOD(statistic="typicality", calibration=None, random_state=0),
+    ],
+    expected_failed_checks=_expected_failures,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

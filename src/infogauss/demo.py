@@ -155,8 +155,8 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
     # fit + OOD detection
     model = GaussianModel().fit(Z["train"])
     detectors = {
-        "global": MahalanobisOOD(method="global").fit(Z["train"]),
-        "class": MahalanobisOOD(method="class").fit(Z["train"], ytr),
+        "global": MahalanobisOOD(method="global", calibration=None).fit(Z["train"]),
+        "class": MahalanobisOOD(method="class", calibration=None).fit(Z["train"], ytr),
     }
     ood: dict[str, Any] = {}
     curves = {}

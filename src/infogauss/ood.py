@@ -13,13 +13,15 @@ and the functional core :mod:`infogauss.gaussian`), in one of four ways:
   Gaussian fitted to all training points (relative Mahalanobis distance, Ren et al., 2021).
 
 ``statistic="typicality"`` replaces the distance by a two-sided typicality score: how far the
-squared distance lies from the value its reference law (F, or χ² when ``n`` is too small)
-expects. In high dimension almost no in-distribution point lies near the mode, so a point
+squared distance lies from the value held-out in-distribution points get under the fitted
+model. In high dimension almost no in-distribution point lies near the mode, so a point
 *too close* to the mean is as suspicious as one too far.
 
-``calibrate(X_heldout)`` turns any of these scores into split-conformal p-values
-(Bates et al., 2023) so that ``predict(X, alpha)`` flags at most ``alpha`` of in-distribution
-inputs in expectation, whatever the embedding distribution.
+Calibrated by default: ``fit(X)`` holds out a random 20% of ``X`` and turns the score into
+split-conformal p-values on it (Bates et al., 2023), so ``fit(X).predict(X_new)`` flags at
+most ``contamination`` of new in-distribution inputs in expectation, whatever the embedding
+distribution. ``calibrate(X_heldout)`` recalibrates on an external set;
+``calibration=None`` fits on every row with scikit-learn's training-quantile threshold.
 
 The squared distances to many means sharing one Cholesky factor are computed by
 :func:`mahalanobis_sq_to_means` (one triangular solve per block of rows, whatever the number
@@ -29,11 +31,14 @@ of means).
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import calibration
@@ -43,6 +48,7 @@ from .model import GaussianModel
 
 __all__ = [
     "MahalanobisOOD",
+    "CALIBRATIONS",
     "OOD_METHODS",
     "OOD_STATISTICS",
     "mahalanobis_sq_to_means",
@@ -52,6 +58,8 @@ __all__ = [
 
 OOD_METHODS = ("global", "class", "cluster", "relative")
 OOD_STATISTICS = ("distance", "typicality")
+CALIBRATIONS = ("split", None)
+_TYPICALITY_FOLDS = 5
 _PVALUE_METHODS = ("conformal", "f", "chi2")
 
 
@@ -82,19 +90,32 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         training points (Ren et al., 2021); uses ``y`` when given, else k-means clusters.
     statistic : {"distance", "typicality"}, default="distance"
         ``"distance"``: ``score_samples = -m²`` (minus the squared distance of the method).
-        ``"typicality"``: ``score_samples = -|m² - E[m²]| / SD[m²]`` under the reference
-        law of a new in-distribution point (F for ``n > d + 4``, else χ²): two-sided, so
-        points atypically *close* to a mean score low too. Not for ``"relative"``.
-        The law assumes Gaussian data and an empirical covariance: shrinkage (the default)
-        makes new points' squared distances smaller than ``E[m²]``, which miscentres the
-        score (calibrated decisions stay valid; ranking power may suffer).
+        ``"typicality"``: ``score_samples = -|m² - c| / s``, two-sided, so points atypically
+        *close* to a mean score low too; ``c`` and ``s`` are the mean and standard deviation
+        of the squared distances of *held-out* in-distribution points under the fitted
+        (shrunk) model, from 5-fold out-of-fold fits on the fitting data — the law the
+        fitted model really gives new points, whatever the shrinkage and the data (the
+        analytic F law is exact only for Gaussian data and an empirical covariance).
+        Not for ``"relative"``.
     n_clusters : int, default=10
         Number of k-means clusters (``"cluster"``, and ``"relative"`` without labels).
     contamination : float in (0, 0.5], default=0.05
-        Target fraction of in-distribution inputs that ``predict(X)`` flags. After ``fit``
-        the threshold ``offset_`` is the training-score quantile (scikit-learn's convention;
-        optimistic, since training points score better than new ones); after
-        :meth:`calibrate` it is the split-conformal threshold, with the guarantee.
+        Fraction of new in-distribution inputs that ``predict(X)`` may flag. With the default
+        ``calibration="split"``, ``fit`` sets the split-conformal threshold ``offset_`` from a
+        held-out part of ``X``, so this rate is guaranteed on new exchangeable data with no
+        further step; :meth:`calibrate` replaces it from an external set. With
+        ``calibration=None`` it is the fraction of the *training* points flagged
+        (scikit-learn's convention: optimistic, since training points score better than new
+        ones).
+    calibration : {"split", None}, default="split"
+        ``"split"``: ``fit`` holds out ``calibration_size`` of ``X`` (at random, stratified by
+        class for ``"class"``), fits on the rest and calibrates on the held-out part — exact
+        finite-sample guarantee for ``predict``, ``pvalues`` and ``decision_function``.
+        ``None``: fit on all of ``X``, threshold at the training-score quantile, and no
+        conformal p-values until :meth:`calibrate`.
+    calibration_size : float in (0, 1) or int, default=0.2
+        Share (float) or number (int) of ``X`` held out by ``calibration="split"``; raised to
+        :func:`min_calibration_size` of ``contamination`` when smaller.
     shrinkage : str or float, default="ledoit_wolf"
         Covariance estimator, as :class:`~infogauss.GaussianModel`.
     dtype : {None, "float32", "float64"}, default=None
@@ -102,7 +123,8 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
     chunk_size : int, optional
         Rows per scoring block.
     random_state : int, RandomState instance or None, default=None
-        Seeds k-means (``"cluster"``, ``"relative"`` without labels).
+        Seeds the calibration split, the typicality folds and k-means (``"cluster"``,
+        ``"relative"`` without labels).
 
     Attributes
     ----------
@@ -120,19 +142,29 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
     offset_ : float
         ``decision_function = score_samples - offset_``; see ``contamination``.
     calibration_scores_ : ndarray of shape (n_calibration,)
-        Sorted ``score_samples`` of the calibration set (after :meth:`calibrate`).
+        Sorted ``score_samples`` of the calibration set (the held-out part of ``X``, or the
+        set given to :meth:`calibrate`).
+    n_calibration_ : int
+    typicality_center_, typicality_scale_ : float
+        ``c`` and ``s`` of the typicality score (``statistic="typicality"``).
     law_ : {"f", "chi2"}
-        Reference law of the typicality score (``"f"`` when ``n > d + 4``).
-    n_samples_seen_, n_features_in_ : int
+        Analytic law of the squared distance used by ``pvalues(method="f" | "chi2")``.
+    n_samples_seen_ : int
+        Points the Gaussian was fitted on (without the held-out calibration part).
+    n_features_in_ : int
 
     Examples
     --------
     >>> import numpy as np
     >>> from infogauss.ood import MahalanobisOOD
     >>> rng = np.random.default_rng(0)
-    >>> det = MahalanobisOOD().fit(rng.normal(size=(500, 4)))
-    >>> det = det.calibrate(rng.normal(size=(200, 4)))
-    >>> det.predict(np.array([[0.0, 0.0, 0.0, 0.0], [9.0, 9.0, 9.0, 9.0]]), alpha=0.05).tolist()
+    >>> det = MahalanobisOOD(random_state=0).fit(rng.normal(size=(500, 4)))
+    >>> det.n_samples_seen_, det.n_calibration_   # 20% held out to calibrate
+    (400, 100)
+    >>> det.predict(np.array([[0.0, 0.0, 0.0, 0.0], [9.0, 9.0, 9.0, 9.0]])).tolist()
+    [1, -1]
+    >>> det = det.calibrate(rng.normal(size=(200, 4)))   # or calibrate on an external set
+    >>> det.predict(np.array([[0.0, 0.0, 0.0, 0.0], [9.0, 9.0, 9.0, 9.0]]), alpha=0.01).tolist()
     [1, -1]
     >>> p = det.pvalues(rng.normal(size=(3, 4)))   # split-conformal p-values
     >>> bool(((p > 0) & (p <= 1)).all())
@@ -154,6 +186,8 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         statistic: str = "distance",
         n_clusters: int = 10,
         contamination: float = 0.05,
+        calibration: str | None = "split",
+        calibration_size: float | int = 0.2,
         shrinkage: str | float = "ledoit_wolf",
         dtype: Any = None,
         chunk_size: int | None = None,
@@ -163,6 +197,8 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         self.statistic = statistic
         self.n_clusters = n_clusters
         self.contamination = contamination
+        self.calibration = calibration
+        self.calibration_size = calibration_size
         self.shrinkage = shrinkage
         self.dtype = dtype
         self.chunk_size = chunk_size
@@ -184,6 +220,17 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         if c > 0.5:
             raise ValueError(f"`contamination` must lie in (0, 0.5], got {self.contamination!r}")
         check_positive_int(self.chunk_size, "chunk_size", allow_none=True)
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"`calibration` must be one of {CALIBRATIONS}, got {self.calibration!r}"
+            )
+        size = self.calibration_size
+        if isinstance(size, bool) or not isinstance(size, numbers.Real):
+            raise TypeError(f"`calibration_size` must be a float in (0, 1) or an int, got {size!r}")
+        if isinstance(size, numbers.Integral):
+            check_positive_int(size, "calibration_size")
+        elif not 0.0 < float(size) < 1.0:
+            raise ValueError(f"`calibration_size` must be a float in (0, 1) or an int >= 1, got {size!r}")
 
     def _gaussian(self) -> GaussianModel:
         return GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype, chunk_size=self.chunk_size)
@@ -210,45 +257,146 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         reject_device_tensor(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n = X.shape[0]
-        for attr in ("calibration_scores_", "n_calibration_", "background_", "kmeans_"):
+        use_labels = self.method == "class" or (self.method == "relative" and y is not None)
+        codes = classes_ = None
+        if use_labels:
+            if y is None:
+                raise ValueError(
+                    "method='class' needs class labels: call fit(X, y) "
+                    "(or use method='cluster' for k-means pseudo-labels)"
+                )
+            classes_, codes = _encode_labels(y, n, classes)
+        rng = check_random_state(self.random_state)
+        fit_idx, cal_idx = self._split(n, codes, rng)
+        Xf = X[fit_idx]
+        cf = None if codes is None else codes[fit_idx]
+        state = self._fit_state(Xf, cf, classes_)
+        state["n_samples_seen_"] = int(Xf.shape[0])
+        d = X.shape[1]
+        state["law_"] = "f" if Xf.shape[0] > d + 4 else "chi2"
+        if self.statistic == "typicality":
+            c, sd = self._heldout_moments(Xf, cf, state, rng)
+            state["typicality_center_"], state["typicality_scale_"] = c, sd
+        # all computed: replace the old fitted state in one step
+        for attr in ("calibration_scores_", "n_calibration_", "background_", "kmeans_",
+                     "typicality_center_", "typicality_scale_"):  # fmt: skip
             if hasattr(self, attr):
                 delattr(self, attr)
-        use_labels = self.method == "class" or (self.method == "relative" and y is not None)
-        if self.method == "global":
-            self.model_ = self._gaussian()._fit_array(X)
-            self.means_ = self.model_.location_[None, :].copy()
-            self.classes_ = np.array([0])
+        self.__dict__.update(state)
+        if cal_idx is None:
+            self.offset_ = float(np.percentile(self._scores(Xf), 100.0 * self.contamination))
         else:
-            if use_labels:
-                if y is None:
-                    raise ValueError(
-                        "method='class' needs class labels: call fit(X, y) "
-                        "(or use method='cluster' for k-means pseudo-labels)"
-                    )
-                classes_, codes = _encode_labels(y, n, classes)
-            else:
-                if self.n_clusters > n:
-                    raise ValueError(
-                        f"`n_clusters` must be <= n_samples ({n}), got {self.n_clusters}"
-                    )
-                from sklearn.cluster import KMeans
-
-                self.kmeans_ = KMeans(
-                    n_clusters=self.n_clusters, n_init="auto", random_state=self.random_state
-                ).fit(X)
-                codes = self.kmeans_.labels_.astype(np.intp)
-                classes_ = np.arange(self.n_clusters)
-            pooled, means = _pooled_stats(X, codes, len(classes_), self.chunk_size)
-            self.model_ = self._gaussian().fit_stats(pooled)
-            self.means_ = means
-            self.classes_ = classes_
-            if self.method == "relative":
-                self.background_ = self._gaussian()._fit_array(X)
-        self.n_samples_seen_ = n
-        d = X.shape[1]
-        self.law_ = "f" if n > d + 4 else "chi2"
-        self.offset_ = float(np.percentile(self._scores(X), 100.0 * self.contamination))
+            self._set_calibration(self._scores(X[cal_idx]))
         return self
+
+    def _split(self, n: int, codes: np.ndarray | None, rng: Any) -> tuple[np.ndarray, Any]:
+        """Indices to fit on and to calibrate on (None without ``calibration="split"``)."""
+        everything = np.arange(n)
+        if self.calibration is None:
+            return everything, None
+        need = min_calibration_size(self.contamination)
+        size = self.calibration_size
+        want = int(size) if isinstance(size, numbers.Integral) else math.ceil(float(size) * n)
+        n_cal = max(want, need)
+        # fit on at least as many rows as are held out (and enough for the clusters)
+        min_fit = max(2, n_cal, self.n_clusters if self.method in ("cluster", "relative") else 2)
+        if codes is not None:
+            min_fit = max(min_fit, int(codes.max()) + 1)
+        if n - n_cal < min_fit:
+            warnings.warn(
+                f"calibration='split' would hold out {n_cal} of the {n} rows of X "
+                f"(contamination={self.contamination} needs at least {need} held-out points) "
+                f"and fit on the rest, which needs at least {min_fit} rows: too few rows, so "
+                "the detector is fitted on all of X and `offset_` is the training-score "
+                "quantile, WITHOUT the false-alarm guarantee. Pass more data, or call "
+                "calibrate() on held-out in-distribution data",
+                UserWarning,
+                stacklevel=3,
+            )
+            return everything, None
+        if codes is None:
+            perm = rng.permutation(n)
+            return np.sort(perm[n_cal:]), np.sort(perm[:n_cal])
+        return _stratified_split(codes, n_cal, rng)
+
+    def _fit_state(self, X: np.ndarray, codes: np.ndarray | None, classes_: Any) -> dict:
+        """The fitted attributes for training rows ``X`` (labels ``codes`` or None)."""
+        state: dict[str, Any] = {}
+        if self.method == "global":
+            model = self._gaussian()._fit_array(X)
+            state.update(model_=model, means_=model.location_[None, :].copy(),
+                         classes_=np.array([0]))  # fmt: skip
+            return state
+        if codes is None:
+            if self.n_clusters > X.shape[0]:
+                raise ValueError(
+                    f"`n_clusters` must be <= n_samples ({X.shape[0]}), got {self.n_clusters}"
+                )
+            from sklearn.cluster import KMeans
+
+            km = KMeans(n_clusters=self.n_clusters, n_init="auto", random_state=self.random_state)
+            state["kmeans_"] = km.fit(X)
+            codes = km.labels_.astype(np.intp)
+            classes_ = np.arange(self.n_clusters)
+        pooled, means = _pooled_stats(X, codes, len(classes_), self.chunk_size)
+        state.update(model_=self._gaussian().fit_stats(pooled), means_=means, classes_=classes_)
+        if self.method == "relative":
+            state["background_"] = self._gaussian()._fit_array(X)
+        return state
+
+    def _heldout_moments(
+        self, X: np.ndarray, codes: Any, state: dict, rng: Any
+    ) -> tuple[float, float]:
+        """Mean and SD of out-of-fold squared distances: the law the fit gives new points.
+
+        The folds keep the fit's labels (``codes``: classes, or the k-means clusters of the
+        fit); each fold's Gaussian is fitted on the other folds and scores the fold.
+        """
+        n = X.shape[0]
+        k = min(_TYPICALITY_FOLDS, n // 2)
+        if self.method != "global" and codes is None:
+            codes = state["kmeans_"].labels_.astype(np.intp)
+        m2 = np.empty(n)
+        try:
+            if k < 2:
+                raise ValueError(f"too few fitting rows ({n}) for out-of-fold distances")
+            folds = np.array_split(rng.permutation(n), k)
+            for fold in folds:
+                rest = np.setdiff1d(np.arange(n), fold, assume_unique=True)
+                m2[fold] = self._fold_distances(X[rest], None if codes is None else codes[rest],
+                                                X[fold])  # fmt: skip
+        except ValueError as exc:
+            law = core.distance_law(n, X.shape[1], "f" if n > X.shape[1] + 4 else "chi2")
+            mean, var = law.stats(moments="mv")
+            warnings.warn(
+                f"statistic='typicality' could not estimate the held-out law of the distances "
+                f"({exc}); it uses the analytic law instead, exact only for Gaussian data and "
+                "an empirical covariance. Fit on more data for a reliable score",
+                UserWarning,
+                stacklevel=3,
+            )
+            return float(mean), float(math.sqrt(var))
+        sd = float(np.std(m2))
+        return float(np.mean(m2)), (sd if sd > 0 else 1.0)
+
+    def _fold_distances(self, X_fit: np.ndarray, codes: Any, X_out: np.ndarray) -> np.ndarray:
+        if codes is None:
+            g = self._gaussian()._fit_array(X_fit)
+            return g._mahalanobis(X_out)
+        present, codes = np.unique(codes, return_inverse=True)
+        pooled, means = _pooled_stats(X_fit, codes.astype(np.intp), len(present), self.chunk_size)
+        g = self._gaussian().fit_stats(pooled)
+        return mahalanobis_sq_to_means(
+            X_out, means, g.cholesky_, center=g.location_, dtype=self.dtype,
+            chunk_size=self.chunk_size,
+        ).min(axis=1)  # fmt: skip
+
+    def _set_calibration(self, scores: np.ndarray) -> None:
+        scores = np.sort(scores)
+        offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
+        self.calibration_scores_ = scores
+        self.n_calibration_ = int(scores.shape[0])
+        self.offset_ = offset
 
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
         """``fit(X, y, **kwargs).predict(X)`` (+1 inlier, -1 outlier)."""
@@ -270,11 +418,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             With ``calibration_scores_`` and ``offset_`` set so that ``predict(X)`` is the
             conformal decision at level ``contamination``.
         """
-        scores = np.sort(self._scores(self._check_X(X)))
-        offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
-        self.calibration_scores_ = scores
-        self.n_calibration_ = int(scores.shape[0])
-        self.offset_ = offset
+        self._set_calibration(self._scores(self._check_X(X)))
         return self
 
     # ------------------------------------------------------------------ scoring
@@ -301,13 +445,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         m2 = self._distance(X)
         if self.statistic == "distance":
             return -m2
-        mean, var = self._law_moments()
-        return -np.abs(m2 - mean) / math.sqrt(var)
-
-    def _law_moments(self) -> tuple[float, float]:
-        law = core.distance_law(self.n_samples_seen_, self.n_features_in_, self.law_)
-        mean, var = law.stats(moments="mv")
-        return float(mean), float(var)
+        return -np.abs(m2 - self.typicality_center_) / self.typicality_scale_
 
     def class_distances(self, X: Any) -> np.ndarray:
         """**Squared** Mahalanobis distances to every class (or cluster) mean.
@@ -437,6 +575,32 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
+
+def _stratified_split(codes: np.ndarray, n_cal: int, rng: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``n_cal`` rows, in proportion to each class, keeping >= 1 row of every class."""
+    n = codes.shape[0]
+    counts = np.bincount(codes)
+    room = np.maximum(counts - 1, 0)
+    if room.sum() < n_cal:
+        raise ValueError(
+            f"calibration='split' needs {n_cal} held-out rows while keeping one row of each "
+            f"class to fit on, but only {int(room.sum())} can be held out; pass more data or "
+            "calibration=None"
+        )
+    share = n_cal * counts / n
+    take = np.minimum(np.floor(share).astype(int), room)
+    for k in np.argsort(-(share - np.floor(share)), kind="stable"):  # largest remainders first
+        while take.sum() < n_cal and take[k] < room[k] and take[k] < np.ceil(share[k]):
+            take[k] += 1
+    for k in np.argsort(-room, kind="stable"):  # then wherever there is room
+        while take.sum() < n_cal and take[k] < room[k]:
+            take[k] += 1
+    cal = np.concatenate([rng.permutation(np.flatnonzero(codes == k))[: take[k]]
+                          for k in range(counts.shape[0])])  # fmt: skip
+    mask = np.zeros(n, dtype=bool)
+    mask[cal] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
 
 def _encode_labels(y: Any, n: int, classes: Any) -> tuple[np.ndarray, np.ndarray]:
     """Classes and integer codes of ``y``; refuses wrong length, NaN and empty classes."""
