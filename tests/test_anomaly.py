@@ -28,7 +28,7 @@ def data(rng):
 
 def test_pyod_protocol(data):
     X, Xq = data
-    det = GaussianLikelihoodDetector(contamination=0.1).fit(X)
+    det = GaussianLikelihoodDetector(contamination=0.1, calibration=None).fit(X)  # PyOD's meaning
     # exact equality, not allclose (pyod #200 is the fault avoided)
     np.testing.assert_array_equal(det.decision_scores_, det.decision_function(X))
     assert det.labels_.dtype.kind == "i" and set(np.unique(det.labels_)) == {0, 1}
@@ -46,6 +46,25 @@ def test_pyod_protocol(data):
     np.testing.assert_allclose(conf2, conf)
 
 
+def test_default_threshold_is_calibrated_on_held_out_rows(rng):
+    """threshold_ flags new normal points at <= contamination (split conformal), where PyOD's
+    training quantile flags more; decision_scores_ still equal decision_function(X_train)."""
+    d, rates, naive = 30, [], []
+    for r in range(30):
+        A = rng.standard_normal((d, d)) / np.sqrt(d) + np.eye(d)
+        X = rng.standard_t(4, size=(200, d)) @ A.T
+        X_new = rng.standard_t(4, size=(500, d)) @ A.T
+        det = GaussianLikelihoodDetector(contamination=0.1, random_state=r).fit(X)
+        assert det.n_calibration_ == 40
+        np.testing.assert_array_equal(det.decision_scores_, det.decision_function(X))
+        np.testing.assert_array_equal(det.labels_, (det.decision_scores_ > det.threshold_))
+        rates.append(np.mean(det.predict(X_new)))
+        naive.append(np.mean(GaussianLikelihoodDetector(contamination=0.1, calibration=None)
+                             .fit(X).predict(X_new)))  # fmt: skip
+    assert 0.1 - 0.03 <= np.mean(rates) <= 0.1 + 0.015
+    assert np.mean(naive) > 0.14
+
+
 def test_clone_and_params():
     det = GaussianLikelihoodDetector(contamination=0.05, statistic="mahalanobis", shrinkage="oas")
     c = clone(det)
@@ -55,11 +74,12 @@ def test_clone_and_params():
 
 def test_scores_against_scipy(data):
     X, Xq = data
-    det = GaussianLikelihoodDetector(shrinkage="empirical").fit(X)
+    det = GaussianLikelihoodDetector(shrinkage="empirical", calibration=None).fit(X)
     cov = np.cov(X, rowvar=False, bias=True)
     ref = -stats.multivariate_normal(X.mean(0), cov).logpdf(Xq)
     np.testing.assert_allclose(det.decision_function(Xq), ref, rtol=1e-9)
-    det = GaussianLikelihoodDetector(statistic="mahalanobis", shrinkage="empirical").fit(X)
+    det = GaussianLikelihoodDetector(statistic="mahalanobis", shrinkage="empirical",
+                                     calibration=None).fit(X)
     D = Xq - X.mean(0)
     ref = np.einsum("ij,ij->i", D, np.linalg.solve(cov, D.T).T)
     np.testing.assert_allclose(det.decision_function(Xq), ref, rtol=1e-9)

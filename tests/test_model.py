@@ -141,7 +141,8 @@ def test_save_writes_no_pickle(rng, tmp_path):
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(str(npz["__infogauss_meta__"][()]))
         assert all(npz[k].dtype != object for k in npz.files)
-    assert meta["format_version"] == 1 and meta["infogauss_version"]
+    assert meta["format_version"] == 2 and meta["infogauss_version"]
+    assert meta["kind"] == "GaussianModel"
 
 
 def _rewrite(path, out, mutate):
@@ -190,9 +191,9 @@ def test_load_rejects_bad_files(rng, tmp_path):
         a["location_"] = np.zeros(4)
         a["covariance_"] = np.eye(4)
         meta = json.loads(str(a["__infogauss_meta__"][()]))
-        from infogauss.model import _ARRAY_KEYS, _digest
+        from infogauss.persistence import digest
 
-        meta["sha256"] = _digest({k: a[k] for k in _ARRAY_KEYS})
+        meta["sha256"] = digest(meta, {k: v for k, v in a.items() if k != "__infogauss_meta__"})
         a["__infogauss_meta__"] = np.array(json.dumps(meta))
 
     with pytest.raises(ValueError, match="location_ has shape"):

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets, gaussian, streaming
+from . import calibration, datasets, gaussian, persistence, streaming
 from .diagnostics import GaussianityReport, diagnose
 from .gaussian import GaussianStats
 from .model import GaussianModel
 from .ood import MahalanobisOOD, conformal_pvalues
+from .persistence import load
 
 __all__ = [
     "__version__",
     "gaussian",
+    "calibration",
+    "persistence",
     "streaming",
     "datasets",
     "GaussianStats",
@@ -27,6 +30,7 @@ __all__ = [
     "diagnose",
     "MahalanobisOOD",
     "conformal_pvalues",
+    "load",
 ]
 
 # Names whose modules need an optional dependency are resolved on first use, so that

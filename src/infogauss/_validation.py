@@ -144,3 +144,21 @@ def check_positive_int(
     if int(value) < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+CALIBRATIONS = ("split", None)
+
+
+def check_calibration_params(calibration: Any, size: Any) -> None:
+    """``calibration`` in :data:`CALIBRATIONS`; ``calibration_size`` a float in (0, 1) or an
+    int >= 1."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"`calibration` must be one of {CALIBRATIONS}, got {calibration!r}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Real):
+        raise TypeError(f"`calibration_size` must be a float in (0, 1) or an int, got {size!r}")
+    if isinstance(size, numbers.Integral):
+        check_positive_int(size, "calibration_size")
+    elif not 0.0 < float(size) < 1.0:
+        raise ValueError(
+            f"`calibration_size` must be a float in (0, 1) or an int >= 1, got {size!r}"
+        )

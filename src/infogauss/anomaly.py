@@ -15,9 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_probability, reject_device_tensor
+from . import calibration, persistence
+from ._validation import check_calibration_params, check_probability, reject_device_tensor
 from .model import GaussianModel
 
 try:
@@ -38,8 +40,21 @@ class GaussianLikelihoodDetector(BaseDetector):
     Parameters
     ----------
     contamination : float in (0, 0.5], default=0.1
-        Expected fraction of anomalies in the training data; sets ``threshold_`` (the
-        ``1 - contamination`` quantile of ``decision_scores_``), as every PyOD detector.
+        With the default ``calibration="split"``: the rate at which new *normal* points are
+        labelled anomalies (a false-alarm rate, guaranteed for new data exchangeable with the
+        training data): ``threshold_`` is the split-conformal threshold of a held-out part of
+        the training data. With ``calibration=None``: PyOD's own meaning — the expected
+        fraction of anomalies in the training data, ``threshold_`` the ``1 - contamination``
+        quantile of ``decision_scores_``.
+    calibration : {"split", None}, default="split"
+        ``"split"``: fit the Gaussian on ``1 - calibration_size`` of ``X`` (at random) and set
+        ``threshold_`` from the scores of the rest; ``None``: fit on all of ``X`` and threshold
+        at the training quantile (PyOD's convention). Falls back to ``None`` with a warning when
+        ``X`` is too small to hold out ``ceil(1/contamination) - 1`` points.
+    calibration_size : float in (0, 1) or int, default=0.2
+        Share (float) or number (int) of ``X`` held out by ``calibration="split"``.
+    random_state : int or None, default=None
+        Seeds the calibration split.
     statistic : {"nll", "mahalanobis"}, default="nll"
         ``"nll"``: negative Gaussian log-density in nats; ``"mahalanobis"``: **squared**
         Mahalanobis distance. Both rank points identically (they differ by a constant and a
@@ -55,9 +70,11 @@ class GaussianLikelihoodDetector(BaseDetector):
         The fitted Gaussian.
     decision_scores_ : ndarray of shape (n_samples,)
         Anomaly scores of the training data (**higher = more abnormal**), equal to
-        ``decision_function(X_train)``.
+        ``decision_function(X_train)`` (every row, held-out ones included).
     threshold_ : float
         Scores above it are labelled anomalies.
+    n_calibration_ : int
+        Rows held out to set ``threshold_`` (0 with ``calibration=None``).
     labels_ : ndarray of shape (n_samples,)
         0 = inlier, 1 = anomaly, for the training data.
 
@@ -78,11 +95,17 @@ class GaussianLikelihoodDetector(BaseDetector):
         statistic: str = "nll",
         shrinkage: str | float = "ledoit_wolf",
         dtype: Any = None,
+        calibration: str | None = "split",
+        calibration_size: float | int = 0.2,
+        random_state: int | None = None,
     ) -> None:
         self.contamination = contamination
         self.statistic = statistic
         self.shrinkage = shrinkage
         self.dtype = dtype
+        self.calibration = calibration
+        self.calibration_size = calibration_size
+        self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> GaussianLikelihoodDetector:
         """Fit the Gaussian to ``X`` and set ``decision_scores_``, ``threshold_``, ``labels_``.
@@ -103,12 +126,29 @@ class GaussianLikelihoodDetector(BaseDetector):
             raise ValueError(
                 f"`statistic` must be one of {ANOMALY_STATISTICS}, got {self.statistic!r}"
             )
+        check_calibration_params(self.calibration, self.calibration_size)
         reject_device_tensor(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._set_n_classes(y)
-        self.model_ = GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype)._fit_array(X)
+        rng = check_random_state(self.random_state)
+        if self.calibration is None:
+            fit_idx, cal_idx = np.arange(X.shape[0]), None
+        else:
+            fit_idx, cal_idx = calibration.holdout_split(
+                X.shape[0], c, self.calibration_size, rng, what="`threshold_`"
+            )
+        model = GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype)._fit_array(X[fit_idx])
+        self.model_ = model
         self.decision_scores_ = self._raw_scores(X)
-        self._process_decision_scores()
+        if cal_idx is None:
+            self.n_calibration_ = 0
+            self._process_decision_scores()  # PyOD: the training quantile
+        else:
+            # in-distribution score = -anomaly score: flag iff anomaly score > -threshold
+            cal = self.decision_scores_[cal_idx]
+            self.threshold_ = -calibration.conformal_threshold(-cal, c, name="contamination")
+            self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
+            self.n_calibration_ = int(cal_idx.shape[0])
         return self
 
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
@@ -129,3 +169,62 @@ class GaussianLikelihoodDetector(BaseDetector):
         reject_device_tensor(X, "X")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._raw_scores(X)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Any) -> Any:
+        """Write the fitted detector to a model file (:mod:`infogauss.persistence`; no pickle).
+
+        ``decision_scores_``, ``threshold_`` and ``labels_`` travel with the Gaussian, so a
+        loaded detector predicts, and gives PyOD's probabilities, exactly as the saved one.
+        """
+        check_is_fitted(self, "model_")
+        params = self.get_params()
+        if params["dtype"] is not None:
+            params["dtype"] = str(np.dtype(params["dtype"]))
+        m_params, m_attrs, m_arrays = self.model_._state()
+        attrs = {
+            "model_": {"params": m_params, "attrs": m_attrs},
+            "threshold_": float(self.threshold_),
+            "n_calibration_": int(self.n_calibration_),
+            "n_features_in_": int(self.n_features_in_),
+        }
+        arrays = {**persistence.prefixed("model_.", m_arrays),
+                  "decision_scores_": self.decision_scores_, "labels_": self.labels_}  # fmt: skip
+        return persistence.save_state(path, "GaussianLikelihoodDetector", params, attrs, arrays)
+
+    @classmethod
+    def load(cls, path: Any) -> GaussianLikelihoodDetector:
+        """Read a detector written by :meth:`save` (raises
+        :class:`~infogauss.persistence.ModelFileError` for a corrupt or foreign file)."""
+        meta, arrays = persistence.read_state(path, "GaussianLikelihoodDetector")
+        return cls._from_state(path, meta, arrays)
+
+    @classmethod
+    def _from_state(cls, path: Any, meta: dict, arrays: dict) -> GaussianLikelihoodDetector:
+        err = persistence.ModelFileError
+        attrs = dict(meta["attrs"])
+        try:
+            det = cls(**persistence.check_params(path, cls, dict(meta["params"])))
+        except (TypeError, ValueError) as exc:
+            raise err(path, f"has invalid parameters: {exc}") from exc
+        unknown = sorted(set(attrs) - {"model_", "threshold_", "n_calibration_", "n_features_in_"})
+        if unknown or not isinstance(attrs.get("model_"), dict):
+            raise err(path, f"has unknown or missing attributes {unknown or ['model_']}")
+        det.model_ = GaussianModel._from_state(
+            path, attrs["model_"], persistence.sub_state("model_.", arrays)
+        )
+        scores, labels = arrays.get("decision_scores_"), arrays.get("labels_")
+        if scores is None or labels is None or scores.ndim != 1 or labels.shape != scores.shape:
+            raise err(path, "decision_scores_ and labels_ are missing or of different shapes")
+        det.threshold_ = attrs.get("threshold_")
+        if not isinstance(det.threshold_, float) or not np.array_equal(
+            labels, (scores > det.threshold_).astype(labels.dtype)
+        ):
+            raise err(path, "labels_ do not follow from decision_scores_ and threshold_")
+        det.decision_scores_, det.labels_ = scores, labels
+        det.n_calibration_ = attrs.get("n_calibration_")
+        det.n_features_in_ = attrs.get("n_features_in_")
+        if det.n_features_in_ != det.model_.n_features_in_:
+            raise err(path, "n_features_in_ does not match the model's width")
+        det._set_n_classes(None)
+        return det

@@ -24,6 +24,8 @@ point, so it is conservative), and :func:`conformal_threshold` flags with probab
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,7 @@ __all__ = [
     "conformal_threshold",
     "min_calibration_size",
     "check_calibration_size",
+    "holdout_split",
     "sidak",
     "holm",
     "binomial_interval",
@@ -235,6 +238,93 @@ def conformal_threshold(calibration_scores: Any, alpha: float, *, name: str = "a
     counts = np.arange(cal.shape[0])
     m = int(np.flatnonzero((1.0 + counts) / (cal.shape[0] + 1.0) <= alpha)[-1])
     return float(cal[m])
+
+
+def holdout_split(
+    n: int,
+    alpha: float,
+    size: float | int,
+    rng: Any,
+    *,
+    min_fit: int = 2,
+    codes: np.ndarray | None = None,
+    what: str = "the threshold",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows to fit on and rows to hold out for split-conformal calibration at level ``alpha``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    alpha : float
+        The level the calibration must reach (the held-out count is raised to
+        :func:`min_calibration_size` of it).
+    size : float in (0, 1) or int
+        Share or number of rows to hold out.
+    rng : numpy RandomState or Generator
+        Draws the split.
+    min_fit : int, default=2
+        Fewest rows to fit on; the fitting part is also never smaller than the held-out one.
+    codes : ndarray of shape (n,), optional
+        Integer class codes: the split is stratified and keeps one row of every class to fit.
+    what : str
+        Named in the warning (e.g. ``"`offset_`"``).
+
+    Returns
+    -------
+    fit_idx : ndarray
+    cal_idx : ndarray or None
+        None when ``n`` is too small to hold out enough rows: then a UserWarning says the
+        result is not calibrated, and ``fit_idx`` is every row.
+    """
+    everything = np.arange(n)
+    need = min_calibration_size(alpha)
+    want = int(size) if isinstance(size, numbers.Integral) else math.ceil(float(size) * n)
+    n_cal = max(want, need)
+    min_fit = max(int(min_fit), n_cal, 2)
+    if codes is not None:
+        min_fit = max(min_fit, int(codes.max()) + 1)
+    if n - n_cal < min_fit:
+        warnings.warn(
+            f"calibration='split' would hold out {n_cal} of the {n} rows of X (level {alpha} "
+            f"needs at least {need} held-out points) and fit on the rest, which needs at least "
+            f"{min_fit} rows: too few rows, so the estimator is fitted on all of X and "
+            f"{what} is the training-score quantile, WITHOUT the false-alarm guarantee. Pass "
+            "more data, or calibrate on held-out in-distribution data",
+            UserWarning,
+            stacklevel=4,
+        )
+        return everything, None
+    if codes is None:
+        perm = rng.permutation(n)
+        return np.sort(perm[n_cal:]), np.sort(perm[:n_cal])
+    return _stratified_split(codes, n_cal, rng)
+
+
+def _stratified_split(codes: np.ndarray, n_cal: int, rng: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``n_cal`` rows, in proportion to each class, keeping >= 1 row of every class."""
+    n = codes.shape[0]
+    counts = np.bincount(codes)
+    room = np.maximum(counts - 1, 0)
+    if room.sum() < n_cal:
+        raise ValueError(
+            f"calibration='split' needs {n_cal} held-out rows while keeping one row of each "
+            f"class to fit on, but only {int(room.sum())} can be held out; pass more data or "
+            "calibration=None"
+        )
+    share = n_cal * counts / n
+    take = np.minimum(np.floor(share).astype(int), room)
+    for k in np.argsort(-(share - np.floor(share)), kind="stable"):  # largest remainders first
+        while take.sum() < n_cal and take[k] < room[k] and take[k] < np.ceil(share[k]):
+            take[k] += 1
+    for k in np.argsort(-room, kind="stable"):  # then wherever there is room
+        while take.sum() < n_cal and take[k] < room[k]:
+            take[k] += 1
+    cal = np.concatenate([rng.permutation(np.flatnonzero(codes == k))[: take[k]]
+                          for k in range(counts.shape[0])])  # fmt: skip
+    mask = np.zeros(n, dtype=bool)
+    mask[cal] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
 # --------------------------------------------------------------------------------------

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +11,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _io
 from . import gaussian as core
+from . import persistence
 from ._validation import check_positive_int, reject_device_tensor
 
 __all__ = ["GaussianModel", "MODEL_FORMAT_VERSION"]
 
-MODEL_FORMAT_VERSION = 1
-_MAGIC = "infogauss.GaussianModel"
-_META_KEY = "__infogauss_meta__"
+MODEL_FORMAT_VERSION = persistence.FORMAT_VERSION  # the format family's version
 _ARRAY_KEYS = (
     "location_", "covariance_", "cholesky_", "whitening_",
     "stats_n", "stats_mean", "stats_scatter", "stats_third", "stats_fourth",
@@ -346,14 +340,17 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted model to ``path`` (an ``.npz`` archive; no pickle).
+        """Write the fitted model to ``path`` (an ``.npz`` model file; no pickle).
 
-        The archive holds float64 arrays and a JSON metadata entry ``__infogauss_meta__``
-        with the format version, package version, parameters and a SHA-256 of the arrays.
-        The write is atomic (temporary file + rename). Returns the path written.
+        See :mod:`infogauss.persistence`: float64 arrays and JSON metadata (format version,
+        package version, parameters, counts), one SHA-256 over both; written atomically.
+        Read it back with :meth:`load` or :func:`infogauss.load`. Returns the path written.
         """
         check_is_fitted(self, "cholesky_")
-        path = Path(path)
+        params, attrs, arrays = self._state()
+        return persistence.save_state(path, "GaussianModel", params, attrs, arrays)
+
+    def _state(self) -> tuple[dict, dict, dict]:
         arrays = {
             "location_": self.location_,
             "covariance_": self.covariance_,
@@ -361,24 +358,17 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             "whitening_": self.whitening_,
             **{f"stats_{k}": v for k, v in self._stats.to_arrays().items()},
         }
-        meta = {
-            "magic": _MAGIC,
-            "format_version": MODEL_FORMAT_VERSION,
-            "infogauss_version": _package_version(),
-            "params": {
-                k: (str(np.dtype(v)) if k == "dtype" and v is not None else v)
-                for k, v in self.get_params().items()
-            },
-            "n_features_in": int(self.n_features_in_),
-            "n_samples_seen": int(self.n_samples_seen_),
-            "shrinkage_": self.shrinkage_,
-            "feature_names_in": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
-            "sha256": _digest(arrays),
+        params = {
+            k: (str(np.dtype(v)) if k == "dtype" and v is not None else v)
+            for k, v in self.get_params().items()
         }
-        buf = io.BytesIO()
-        np.savez(buf, **arrays, **{_META_KEY: np.array(json.dumps(meta, sort_keys=True))})
-        _io.write_bytes(path, buf.getvalue(), name="path")
-        return path
+        attrs = {
+            "n_features_in_": int(self.n_features_in_),
+            "n_samples_seen_": int(self.n_samples_seen_),
+            "shrinkage_": self.shrinkage_,
+            "feature_names_in_": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
+        }
+        return params, attrs, arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> GaussianModel:
@@ -388,89 +378,81 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         ------
         FileNotFoundError
             If ``path`` does not exist.
-        ValueError
-            If the file is not an infogauss model, is truncated or corrupted, was modified
-            (checksum mismatch), has inconsistent shapes, or comes from a newer format.
+        infogauss.persistence.ModelFileError
+            (a ValueError) If the file is not an infogauss GaussianModel file, is truncated
+            or corrupted, was modified (checksum), fails an invariant (shapes, the factor of
+            the covariance, counts), or comes from a newer format.
         """
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no model file at {str(path)!r}")
-        if not zipfile.is_zipfile(path):
-            raise ValueError(
-                f"{str(path)!r} is not a readable infogauss model file: it is not an .npz "
-                "archive (truncated, or not written by GaussianModel.save)"
-            )
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if _META_KEY not in npz.files:
-                    raise ValueError(
-                        f"{str(path)!r} is not an infogauss model file (no {_META_KEY} entry)"
-                    )
-                meta = json.loads(str(npz[_META_KEY][()]))
-                arrays = {k: npz[k] for k in npz.files if k != _META_KEY}
-        except ValueError as exc:
-            if "infogauss" in str(exc):
-                raise
-            raise ValueError(
-                f"{str(path)!r} is not a readable infogauss model file: {exc}"
-            ) from exc
-        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise ValueError(
-                f"{str(path)!r} is not a readable infogauss model file (truncated or not an "
-                f".npz archive): {exc}"
-            ) from exc
-        if not isinstance(meta, dict) or meta.get("magic") != _MAGIC:
-            raise ValueError(f"{str(path)!r} is not an infogauss GaussianModel file")
-        version = meta.get("format_version")
-        if not isinstance(version, int) or version > MODEL_FORMAT_VERSION or version < 1:
-            raise ValueError(
-                f"{str(path)!r} uses model format {version!r}, but this infogauss "
-                f"({_package_version()}) reads formats up to {MODEL_FORMAT_VERSION}; "
-                "upgrade infogauss to read it"
-            )
+        meta, arrays = persistence.read_state(path, "GaussianModel")
+        return cls._from_state(path, meta, arrays)
+
+    @classmethod
+    def _from_state(cls, path: Any, meta: dict, arrays: dict) -> GaussianModel:
+        err = persistence.ModelFileError
+        params = persistence.check_params(path, cls, dict(meta["params"]))
+        attrs = meta["attrs"]
         missing = [k for k in _ARRAY_KEYS if k not in arrays]
         if missing:
-            raise ValueError(f"{str(path)!r} is missing arrays {missing}: the file is corrupted")
-        if _digest({k: arrays[k] for k in _ARRAY_KEYS}) != meta.get("sha256"):
-            raise ValueError(
-                f"{str(path)!r} failed its checksum: the file was modified or corrupted"
-            )
-        d = meta.get("n_features_in")
+            raise err(path, f"is missing arrays {missing}")
+        d = attrs.get("n_features_in_")
+        if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+            raise err(path, f"has an invalid n_features_in_ {d!r}")
         expect = {
             "location_": (d,), "covariance_": (d, d), "cholesky_": (d, d),
             "stats_mean": (d,), "stats_scatter": (d, d), "stats_third": (d,),
         }  # fmt: skip
         for key, shape in expect.items():
             if arrays[key].shape != shape or arrays[key].dtype != np.float64:
-                raise ValueError(
-                    f"{str(path)!r}: array {key} has shape {arrays[key].shape} and dtype "
+                raise err(
+                    path, f"array {key} has shape {arrays[key].shape} and dtype "
                     f"{arrays[key].dtype}, expected {shape} float64"
                 )
         if arrays["whitening_"].ndim != 2 or arrays["whitening_"].shape[0] != d:
-            raise ValueError(f"{str(path)!r}: array whitening_ has the wrong shape")
-        params = dict(meta["params"])
-        model = cls(**params)
-        model._validate_params_()
-        model._stats = core.GaussianStats.from_arrays(
+            raise err(path, "array whitening_ has the wrong shape")
+        try:
+            model = cls(**params)
+            model._validate_params_()
+        except (TypeError, ValueError) as exc:
+            raise err(path, f"has invalid parameters: {exc}") from exc
+        stats = core.GaussianStats.from_arrays(
             {k[len("stats_") :]: v for k, v in arrays.items() if k.startswith("stats_")}
         )
+        _check_invariants(path, model, stats, arrays, attrs)
+        model._stats = stats
         for key in ("location_", "covariance_", "cholesky_", "whitening_"):
             setattr(model, key, arrays[key])
-        model.shrinkage_ = meta["shrinkage_"]
+        model.shrinkage_ = attrs.get("shrinkage_")
         model.n_features_in_ = d
-        model.n_samples_seen_ = meta["n_samples_seen"]
+        model.n_samples_seen_ = int(attrs["n_samples_seen_"])
         model._n_features_out = model.whitening_.shape[1]
-        if meta.get("feature_names_in"):
-            model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        if attrs.get("feature_names_in_"):
+            model.feature_names_in_ = np.asarray(attrs["feature_names_in_"], dtype=object)
         return model
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(arrays):
-        a = np.ascontiguousarray(arrays[key])
-        h.update(key.encode())
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+def _check_invariants(path: Any, model: GaussianModel, stats: Any, arrays: dict, attrs: dict) -> None:
+    """A loaded model must be one that fit could have produced from its own statistics."""
+    err = persistence.ModelFileError
+    n = attrs.get("n_samples_seen_")
+    if not isinstance(n, int) or n != stats.n:
+        raise err(path, f"n_samples_seen_ ({n!r}) does not match its statistics (n = {stats.n})")
+    if not np.array_equal(arrays["location_"], stats.mean):
+        raise err(path, "location_ is not the mean of its statistics")
+    L, cov = arrays["cholesky_"], arrays["covariance_"]
+    if not (np.all(np.isfinite(L)) and np.all(np.isfinite(cov))):
+        raise err(path, "holds non-finite covariance or factor values")
+    if np.any(np.triu(L, 1)) or not np.all(np.diag(L) > 0):
+        raise err(path, "cholesky_ is not a lower-triangular factor with a positive diagonal")
+    scale = max(float(np.max(np.abs(cov))), np.finfo(float).tiny)
+    if np.max(np.abs(L @ L.T - cov)) > 1e-8 * scale:
+        raise err(path, "cholesky_ is not the Cholesky factor of covariance_")
+    try:
+        expected, s = core.covariance_from_stats(stats, model.shrinkage)
+    except ValueError as exc:
+        raise err(path, f"its statistics do not define a covariance: {exc}") from exc
+    if np.max(np.abs(expected - cov)) > 1e-10 * scale:
+        raise err(path, "covariance_ does not follow from its statistics and shrinkage")
+    if (s is None) != (attrs.get("shrinkage_") is None) or (
+        s is not None and not np.isclose(s, attrs["shrinkage_"], rtol=1e-10, atol=0)
+    ):
+        raise err(path, f"shrinkage_ {attrs.get('shrinkage_')!r} does not follow from its statistics")

@@ -1,37 +1,9 @@
-r"""Mahalanobis out-of-distribution detection with calibrated (split-conformal) decisions.
+"""The Mahalanobis OOD detector (see :mod:`infogauss.ood`)."""
 
-:class:`MahalanobisOOD` scores embeddings by their squared Mahalanobis distance to a Gaussian
-model of the in-distribution training embeddings (built on :class:`~infogauss.GaussianModel`
-and the functional core :mod:`infogauss.gaussian`), in one of four ways:
-
-* ``"global"`` — one Gaussian on all training points (label-free; the default);
-* ``"class"`` — one mean per class and a tied (pooled within-class) covariance, the score is
-  the distance to the closest class mean (Lee et al., 2018); needs labels;
-* ``"cluster"`` — as ``"class"`` with k-means pseudo-labels (label-free, as SSD: Sehwag et al.,
-  2021);
-* ``"relative"`` — the class (or cluster) distance minus the distance under a background
-  Gaussian fitted to all training points (relative Mahalanobis distance, Ren et al., 2021).
-
-``statistic="typicality"`` replaces the distance by a two-sided typicality score: how far the
-squared distance lies from the value held-out in-distribution points get under the fitted
-model. In high dimension almost no in-distribution point lies near the mode, so a point
-*too close* to the mean is as suspicious as one too far.
-
-Calibrated by default: ``fit(X)`` holds out a random 20% of ``X`` and turns the score into
-split-conformal p-values on it (Bates et al., 2023), so ``fit(X).predict(X_new)`` flags at
-most ``contamination`` of new in-distribution inputs in expectation, whatever the embedding
-distribution. ``calibrate(X_heldout)`` recalibrates on an external set;
-``calibration=None`` fits on every row with scikit-learn's training-quantile threshold.
-
-The squared distances to many means sharing one Cholesky factor are computed by
-:func:`mahalanobis_sq_to_means` (one triangular solve per block of rows, whatever the number
-of means).
-"""
 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
@@ -41,24 +13,23 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import calibration
-from . import gaussian as core
-from ._validation import check_positive_int, check_probability, reject_device_tensor
-from .model import GaussianModel
+from .. import calibration, persistence
+from .. import gaussian as core
+from .._validation import (
+    CALIBRATIONS,
+    check_calibration_params,
+    check_positive_int,
+    check_probability,
+    reject_device_tensor,
+)
+from ..model import GaussianModel
+from . import _persist
+from ._fitting import _encode_labels, _pooled_stats
 
-__all__ = [
-    "MahalanobisOOD",
-    "CALIBRATIONS",
-    "OOD_METHODS",
-    "OOD_STATISTICS",
-    "mahalanobis_sq_to_means",
-    "conformal_pvalues",
-    "min_calibration_size",
-]
+__all__ = ["MahalanobisOOD", "CALIBRATIONS", "OOD_METHODS", "OOD_STATISTICS"]
 
 OOD_METHODS = ("global", "class", "cluster", "relative")
 OOD_STATISTICS = ("distance", "typicality")
-CALIBRATIONS = ("split", None)
 _TYPICALITY_FOLDS = 5
 _PVALUE_METHODS = ("conformal", "f", "chi2")
 
@@ -220,17 +191,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         if c > 0.5:
             raise ValueError(f"`contamination` must lie in (0, 0.5], got {self.contamination!r}")
         check_positive_int(self.chunk_size, "chunk_size", allow_none=True)
-        if self.calibration not in CALIBRATIONS:
-            raise ValueError(
-                f"`calibration` must be one of {CALIBRATIONS}, got {self.calibration!r}"
-            )
-        size = self.calibration_size
-        if isinstance(size, bool) or not isinstance(size, numbers.Real):
-            raise TypeError(f"`calibration_size` must be a float in (0, 1) or an int, got {size!r}")
-        if isinstance(size, numbers.Integral):
-            check_positive_int(size, "calibration_size")
-        elif not 0.0 < float(size) < 1.0:
-            raise ValueError(f"`calibration_size` must be a float in (0, 1) or an int >= 1, got {size!r}")
+        check_calibration_params(self.calibration, self.calibration_size)
 
     def _gaussian(self) -> GaussianModel:
         return GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype, chunk_size=self.chunk_size)
@@ -291,33 +252,13 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
 
     def _split(self, n: int, codes: np.ndarray | None, rng: Any) -> tuple[np.ndarray, Any]:
         """Indices to fit on and to calibrate on (None without ``calibration="split"``)."""
-        everything = np.arange(n)
         if self.calibration is None:
-            return everything, None
-        need = min_calibration_size(self.contamination)
-        size = self.calibration_size
-        want = int(size) if isinstance(size, numbers.Integral) else math.ceil(float(size) * n)
-        n_cal = max(want, need)
-        # fit on at least as many rows as are held out (and enough for the clusters)
-        min_fit = max(2, n_cal, self.n_clusters if self.method in ("cluster", "relative") else 2)
-        if codes is not None:
-            min_fit = max(min_fit, int(codes.max()) + 1)
-        if n - n_cal < min_fit:
-            warnings.warn(
-                f"calibration='split' would hold out {n_cal} of the {n} rows of X "
-                f"(contamination={self.contamination} needs at least {need} held-out points) "
-                f"and fit on the rest, which needs at least {min_fit} rows: too few rows, so "
-                "the detector is fitted on all of X and `offset_` is the training-score "
-                "quantile, WITHOUT the false-alarm guarantee. Pass more data, or call "
-                "calibrate() on held-out in-distribution data",
-                UserWarning,
-                stacklevel=3,
-            )
-            return everything, None
-        if codes is None:
-            perm = rng.permutation(n)
-            return np.sort(perm[n_cal:]), np.sort(perm[:n_cal])
-        return _stratified_split(codes, n_cal, rng)
+            return np.arange(n), None
+        min_fit = self.n_clusters if self.method in ("cluster", "relative") else 2
+        return calibration.holdout_split(
+            n, self.contamination, self.calibration_size, rng, min_fit=min_fit, codes=codes,
+            what="`offset_`",
+        )
 
     def _fit_state(self, X: np.ndarray, codes: np.ndarray | None, classes_: Any) -> dict:
         """The fitted attributes for training rows ``X`` (labels ``codes`` or None)."""
@@ -561,6 +502,30 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             flagged = self.pvalues(X) <= a
         return np.where(flagged, -1, 1)
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Any) -> Any:
+        """Write the fitted detector, calibration included, to a model file (no pickle).
+
+        The format is :mod:`infogauss.persistence`'s; read it back with :meth:`load` or
+        :func:`infogauss.load`. Scores, thresholds and p-values of the loaded detector equal
+        the saved one's bit for bit. ``kmeans_`` (a fit-time by-product) is not saved: the
+        cluster means used for scoring are in ``means_``; a ``random_state`` that is not an
+        int is saved as None.
+        """
+        check_is_fitted(self, "model_")
+        return _persist.save_detector(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> MahalanobisOOD:
+        """Read a detector written by :meth:`save` (raises
+        :class:`~infogauss.persistence.ModelFileError` for a corrupt or foreign file)."""
+        meta, arrays = persistence.read_state(path, "MahalanobisOOD")
+        return cls._from_state(path, meta, arrays)
+
+    @classmethod
+    def _from_state(cls, path: Any, meta: dict, arrays: dict) -> MahalanobisOOD:
+        return _persist.detector_from_state(cls, path, meta, arrays)
+
     def _check_calibrated(self) -> None:
         check_is_fitted(self, "model_")
         if not hasattr(self, "calibration_scores_"):
@@ -572,95 +537,3 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             )
 
 
-# --------------------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------------------
-
-def _stratified_split(codes: np.ndarray, n_cal: int, rng: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out ``n_cal`` rows, in proportion to each class, keeping >= 1 row of every class."""
-    n = codes.shape[0]
-    counts = np.bincount(codes)
-    room = np.maximum(counts - 1, 0)
-    if room.sum() < n_cal:
-        raise ValueError(
-            f"calibration='split' needs {n_cal} held-out rows while keeping one row of each "
-            f"class to fit on, but only {int(room.sum())} can be held out; pass more data or "
-            "calibration=None"
-        )
-    share = n_cal * counts / n
-    take = np.minimum(np.floor(share).astype(int), room)
-    for k in np.argsort(-(share - np.floor(share)), kind="stable"):  # largest remainders first
-        while take.sum() < n_cal and take[k] < room[k] and take[k] < np.ceil(share[k]):
-            take[k] += 1
-    for k in np.argsort(-room, kind="stable"):  # then wherever there is room
-        while take.sum() < n_cal and take[k] < room[k]:
-            take[k] += 1
-    cal = np.concatenate([rng.permutation(np.flatnonzero(codes == k))[: take[k]]
-                          for k in range(counts.shape[0])])  # fmt: skip
-    mask = np.zeros(n, dtype=bool)
-    mask[cal] = True
-    return np.flatnonzero(~mask), np.flatnonzero(mask)
-
-
-def _encode_labels(y: Any, n: int, classes: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Classes and integer codes of ``y``; refuses wrong length, NaN and empty classes."""
-    reject_device_tensor(y, "y")
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"`y` must be a 1-D array of class labels, got shape {y.shape}")
-    if y.shape[0] != n:
-        raise ValueError(f"`y` must have one label per row of X ({n}), got {y.shape[0]}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError("`y` contains NaN or infinity; class labels must be finite")
-    if y.dtype.kind not in "biufUSO":
-        raise TypeError(f"`y` must hold class labels (ints or strings), got dtype {y.dtype}")
-    present, codes = np.unique(y, return_inverse=True)
-    if classes is None:
-        return present, codes.astype(np.intp)
-    classes = np.asarray(classes)
-    if classes.ndim != 1 or classes.shape[0] == 0:
-        raise ValueError(f"`classes` must be a non-empty 1-D array of labels, got {classes!r}")
-    if np.unique(classes).shape[0] != classes.shape[0]:
-        raise ValueError("`classes` must not repeat a label")
-    unknown = np.setdiff1d(present, classes)
-    if unknown.size:
-        raise ValueError(
-            f"`y` holds labels not in `classes`: {unknown[:10].tolist()}"
-        )
-    empty = np.setdiff1d(classes, present)
-    if empty.size:
-        raise ValueError(
-            f"`y` has no samples of class(es) {empty[:10].tolist()} (an empty class): a class "
-            "mean needs at least one sample; drop the class from `classes` or add its samples"
-        )
-    order = np.argsort(classes)
-    codes = order[np.searchsorted(classes[order], y)]
-    return classes, codes.astype(np.intp)
-
-
-def _pooled_stats(
-    X: np.ndarray, codes: np.ndarray, n_classes: int, chunk_size: int | None
-) -> tuple[core.GaussianStats, np.ndarray]:
-    """Within-class (tied) statistics and class means.
-
-    The scatter, third and fourth moments are sums over classes of the moments about each
-    class mean, so the shrinkage intensities are those of the pooled residuals; the
-    location is the overall mean.
-    """
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(n_classes + 1))
-    parts = [
-        core.stats_from_array(X[order[bounds[k] : bounds[k + 1]]], chunk_size=chunk_size)
-        for k in range(n_classes)
-    ]
-    total = parts[0]
-    for p in parts[1:]:
-        total = core.merge_stats(total, p)
-    pooled = core.GaussianStats(
-        n=total.n,
-        mean=total.mean,
-        scatter=sum(p.scatter for p in parts),
-        third=sum(p.third for p in parts),
-        fourth=float(sum(p.fourth for p in parts)),
-    )
-    return pooled, np.stack([p.mean for p in parts])
