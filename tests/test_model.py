@@ -317,3 +317,56 @@ def test_import_needs_no_optional_dependency():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+# ------------------------------------------------------------------ small batches, threads
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_batches_take_the_per_row_path_and_agree(rng, dtype):
+    """1- and 2-row calls use one triangular solve per row; results agree with big batches
+    to BATCH_RTOL and with a float64 reference to the documented float32 accuracy."""
+    from infogauss.gaussian import _TRSV_MAX_ROWS
+
+    from .conftest import assert_batch_close
+
+    X = correlated_gaussian(rng, 400, 40, offset=1e3).astype(dtype)
+    model = GaussianModel().fit(X)
+    big = model.mahalanobis(X[:50])
+    rows = np.concatenate([model.mahalanobis(X[i : i + 1]) for i in range(50)])
+    pairs = np.concatenate([model.mahalanobis(X[i : i + _TRSV_MAX_ROWS]) for i in range(0, 50, 2)])
+    assert_batch_close(rows, big, dtype)
+    assert_batch_close(pairs, big, dtype)
+    ref = GaussianModel(dtype="float64").fit(X.astype(np.float64)).mahalanobis(X[:50].astype(np.float64))
+    np.testing.assert_allclose(rows, ref, rtol=1e-4)
+
+
+def test_scoring_from_many_threads_equals_serial(rng):
+    """Fitted estimators are read-only when scoring: 8 threads at once give serial results."""
+    import threading
+
+    X = correlated_gaussian(rng, 3000, 16).astype(np.float32)
+    model = GaussianModel().fit(X)
+    from infogauss import MahalanobisOOD
+
+    det = MahalanobisOOD(method="class", random_state=0).fit(X, (X[:, 0] > 0).astype(int))
+    serial = {"m2": model.mahalanobis(X), "lp": model.score_samples(X[:1]), "ood": det.pvalues(X)}
+    before = dict(model.__dict__)
+    out, errors = [], []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                out.append((model.mahalanobis(X), model.score_samples(X[:1]), det.pvalues(X)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(out) == 40
+    for m2, lp, p in out:
+        np.testing.assert_array_equal(m2, serial["m2"])
+        np.testing.assert_array_equal(lp, serial["lp"])
+        np.testing.assert_array_equal(p, serial["ood"])
+    assert model.__dict__.keys() == before.keys()

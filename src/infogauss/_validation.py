@@ -19,6 +19,19 @@ def is_dask_collection(X: Any) -> bool:
     return type(X).__module__.split(".")[0] == "dask"
 
 
+def is_plain_float_matrix(X: Any, estimator: Any) -> bool:
+    """True for input that needs no conversion to score with a fitted ``estimator``: a plain
+    (not subclassed) 2-D float32/float64 ndarray of its width, when it has no feature names."""
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in FLOAT_DTYPES
+        and X.shape[1] == getattr(estimator, "n_features_in_", -1)
+        and not hasattr(estimator, "feature_names_in_")
+        and X.dtype.isnative
+    )
+
+
 def reject_device_tensor(X: Any, name: str = "X") -> None:
     """Refuse an accelerator tensor (torch/cupy/jax on a GPU) or a lazy dask array with a clear
     TypeError.

@@ -19,7 +19,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import calibration, persistence
-from ._validation import check_calibration_params, check_probability, reject_device_tensor
+from ._validation import (
+    check_calibration_params,
+    check_probability,
+    is_plain_float_matrix,
+    reject_device_tensor,
+)
 from .model import GaussianModel
 
 try:
@@ -166,8 +171,9 @@ class GaussianLikelihoodDetector(BaseDetector):
             for ``statistic="mahalanobis"``. Each row is scored on its own.
         """
         check_is_fitted(self, "model_")
-        reject_device_tensor(X, "X")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        if not is_plain_float_matrix(X, self) or X.shape[0] == 0:
+            reject_device_tensor(X, "X")
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._raw_scores(X)
 
     # ------------------------------------------------------------------ persistence

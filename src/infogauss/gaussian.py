@@ -66,6 +66,7 @@ __all__ = [
     "default_chunk_size",
     "iter_chunks",
     "BATCH_RTOL",
+    "ScoringFactor",
 ]
 
 SHRINKAGE_METHODS = ("empirical", "ledoit_wolf", "oas", "diagonal")
@@ -438,28 +439,94 @@ class _Centering:
         self.dt = dt
         self.loc = location.astype(dt)
         self.rest = location - self.loc.astype(np.float64)  # zero in float64
-        self._buf: np.ndarray | None = None
 
-    def block(self, X: np.ndarray, sl: slice) -> np.ndarray:
+    def block(self, X: np.ndarray, sl: slice, buf: np.ndarray | None = None) -> np.ndarray:
         """The centred rows ``X[sl] - location`` in the compute dtype, in one pass.
 
-        The result lives in a buffer reused from block to block (no page faults from fresh
-        allocations); it is valid until the next call.
+        With ``buf`` (a per-call buffer of at least the block's rows) the result lives in it,
+        reused from block to block (no page faults from fresh allocations) and valid until the
+        next call; the object itself holds no per-call state, so one instance serves several
+        threads at once.
         """
         m = sl.stop - sl.start
-        if self._buf is None or self._buf.shape[0] < m:
-            self._buf = np.empty((m, self.loc.shape[0]), dtype=self.dt)
-        Y = self._buf[:m]
+        Y = np.empty((m, self.loc.shape[0]), dtype=self.dt) if buf is None else buf[:m]
         np.subtract(X[sl], self.loc, out=Y, casting="unsafe")
         return Y
 
 
+# Up to this many rows, one triangular solve per row (trsv) beats one multi-row trsm, whose
+# packing overhead dominates tiny batches (about 5x for one row at d = 512; the crossover
+# is above 2 rows on the CPUs measured, see benchmarks/latency.py).
+_TRSV_MAX_ROWS = 2
+
+
 def _solve_lower_rows(L: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Rows ``z_i = L^{-1} y_i`` for a C-contiguous block ``Y``, in place (trsm)."""
+    """Rows ``z_i = L^{-1} y_i`` for a C-contiguous block ``Y`` (trsm in place, or trsv per
+    row for tiny blocks). ``L`` is Fortran-ordered in ``Y``'s dtype."""
+    if Y.shape[0] <= _TRSV_MAX_ROWS:
+        trsv = blas.strsv if Y.dtype == np.float32 else blas.dtrsv
+        for i in range(Y.shape[0]):
+            Y[i] = trsv(L, Y[i], lower=1)
+        return Y
     trsm = blas.strsm if Y.dtype == np.float32 else blas.dtrsm
     # Y.T is Fortran-ordered: solve L Z^T = Y^T on the left without a copy.
     Zt = trsm(1.0, L, Y.T, side=0, lower=1, trans_a=0, diag=0, overwrite_b=1)
     return Zt.T
+
+
+class ScoringFactor:
+    """What scoring against one Cholesky factor needs, prepared once per compute dtype.
+
+    Scoring a small batch is dominated by per-call set-up, not arithmetic: converting the
+    ``d × d`` factor to Fortran order in the compute dtype and solving the means against it.
+    An estimator builds one ``ScoringFactor`` at fit time and passes it to the scoring
+    functions, which then do only the per-row work. It is read-only after construction
+    except for a per-dtype cache filled on first use (idempotent, so concurrent first uses
+    from several threads are safe: they compute equal values).
+
+    Parameters
+    ----------
+    chol : ndarray of shape (d, d)
+        Lower Cholesky factor of the covariance.
+    means : ndarray of shape (n_means, d)
+    center : ndarray of shape (d,)
+        Centring point of the solves (see :func:`mahalanobis_sq_to_means`).
+    """
+
+    def __init__(
+        self, chol: np.ndarray, means: np.ndarray, center: np.ndarray | None = None
+    ) -> None:
+        self.chol = np.asarray(chol, dtype=np.float64)
+        self.means = np.asarray(means, dtype=np.float64)
+        if self.means.ndim != 2 or self.means.shape[0] == 0:
+            raise ValueError(
+                "`means` must be a 2-D array of shape (n_means, n_features), got shape "
+                f"{self.means.shape}"
+            )
+        d = self.means.shape[1]
+        self.center = (
+            self.means.mean(axis=0) if center is None else np.asarray(center, dtype=np.float64)
+        )
+        if self.chol.shape != (d, d):
+            raise ValueError(
+                f"`chol` must have shape ({d}, {d}) to match `means`, got {self.chol.shape}"
+            )
+        self.logdet = _logdet_from_chol(self.chol)
+        self._by_dtype: dict[str, tuple] = {}
+
+    def get(self, dt: np.dtype) -> tuple[np.ndarray, _Centering, np.ndarray]:
+        """``(L in Fortran order, centring, solved means)`` in compute dtype ``dt``."""
+        key = dt.char  # "f" or "d" (cheaper than the dtype's name on every call)
+        got = self._by_dtype.get(key)
+        if got is None:
+            L = np.asfortranarray(self.chol, dtype=dt)
+            cen = _Centering(self.center, dt)
+            # L^{-1}(mu_k - c) plus the float32 rounding remainder of the centre (zero in float64)
+            M = linalg.solve_triangular(
+                self.chol, (self.means - self.center + cen.rest).T, lower=True
+            ).T.astype(dt)
+            got = self._by_dtype[key] = (L, cen, M)
+        return got
 
 
 def _scoring_setup(X: Any, location: np.ndarray, dtype: Any, chunk_size: int | None):
@@ -487,6 +554,7 @@ def mahalanobis_sq(
     *,
     dtype: Any = None,
     chunk_size: int | None = None,
+    factor: ScoringFactor | None = None,
 ) -> np.ndarray:
     """Squared Mahalanobis distances ``(x - location)^T Σ^{-1} (x - location)``.
 
@@ -503,6 +571,10 @@ def mahalanobis_sq(
         Compute precision; None follows ``X`` (float32 stays float32, the rest float64).
     chunk_size : int, optional
         Rows per block (bounds extra memory).
+    factor : ScoringFactor, optional
+        ``ScoringFactor(chol, location[None], location)`` prepared once (an estimator's fit
+        does this), so a call does only per-row work; ``location`` and ``chol`` are then
+        ignored.
 
     Returns
     -------
@@ -511,7 +583,8 @@ def mahalanobis_sq(
     """
     location = np.asarray(location, dtype=np.float64)
     return mahalanobis_sq_to_means(
-        X, location[None, :], chol, center=location, dtype=dtype, chunk_size=chunk_size
+        X, location[None, :], chol, center=location, dtype=dtype, chunk_size=chunk_size,
+        factor=factor,
     ).reshape(-1)
 
 
@@ -523,6 +596,7 @@ def mahalanobis_sq_to_means(
     center: np.ndarray | None = None,
     dtype: Any = None,
     chunk_size: int | None = None,
+    factor: ScoringFactor | None = None,
 ) -> np.ndarray:
     r"""Squared Mahalanobis distances of every row to every mean, one shared covariance.
 
@@ -564,25 +638,15 @@ def mahalanobis_sq_to_means(
     With one mean this equals :func:`mahalanobis_sq` (its many-means twin, used by the
     class- and cluster-conditional OOD detectors).
     """
-    means = np.asarray(means, dtype=np.float64)
-    if means.ndim != 2 or means.shape[0] == 0:
-        raise ValueError(
-            f"`means` must be a 2-D array of shape (n_means, n_features), got shape {means.shape}"
-        )
-    chol = np.asarray(chol, dtype=np.float64)
-    d = means.shape[1]
-    if chol.shape != (d, d):
-        raise ValueError(f"`chol` must have shape ({d}, {d}) to match `means`, got {chol.shape}")
-    center = means.mean(axis=0) if center is None else np.asarray(center, dtype=np.float64)
-    X, dt, chunk = _scoring_setup(X, center, dtype, chunk_size)
-    L = np.asfortranarray(chol, dtype=dt)
-    cen = _Centering(center, dt)
-    # L^{-1}(mu_k - c) plus the float32 rounding remainder of the centre (zero in float64)
-    M = linalg.solve_triangular(chol, (means - center + cen.rest).T, lower=True).T.astype(dt)
-    out = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
+    if factor is None:
+        factor = ScoringFactor(chol, means, center)
+    X, dt, chunk = _scoring_setup(X, factor.center, dtype, chunk_size)
+    L, cen, M = factor.get(dt)
+    out = np.empty((X.shape[0], M.shape[0]), dtype=np.float64)
+    buf = np.empty((min(chunk, X.shape[0]), L.shape[0]), dtype=dt) if X.shape[0] > 0 else None
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows raise below
         for sl in iter_chunks(X.shape[0], chunk):
-            Z = _solve_lower_rows(L, cen.block(X, sl))
+            Z = _solve_lower_rows(L, cen.block(X, sl, buf))
             if M.shape[0] == 1:  # one mean: subtract in place (nothing to do in float64)
                 if np.any(M[0]):
                     Z -= M[0]
@@ -602,6 +666,7 @@ def log_density(
     *,
     dtype: Any = None,
     chunk_size: int | None = None,
+    factor: ScoringFactor | None = None,
 ) -> np.ndarray:
     """Gaussian log-density of each row (natural log; higher = more typical of the model).
 
@@ -611,9 +676,12 @@ def log_density(
     -------
     ndarray of shape (n_samples,), float64
     """
-    m2 = mahalanobis_sq(X, location, chol, dtype=dtype, chunk_size=chunk_size)
-    d = location.shape[0]
-    return -0.5 * (d * _LOG_2PI + _logdet_from_chol(chol) + m2)
+    m2 = mahalanobis_sq(X, location, chol, dtype=dtype, chunk_size=chunk_size, factor=factor)
+    if factor is None:
+        d, logdet = location.shape[0], _logdet_from_chol(chol)
+    else:
+        d, logdet = factor.chol.shape[0], factor.logdet
+    return -0.5 * (d * _LOG_2PI + logdet + m2)
 
 
 def _logdet_from_chol(chol: np.ndarray) -> float:
@@ -701,9 +769,10 @@ def whiten(
     cen = _Centering(location, dt)
     offset = (cen.rest @ W).astype(dt) if np.any(cen.rest) else None
     out = np.empty((X.shape[0], W.shape[1]), dtype=dt)
+    buf = np.empty((min(chunk, X.shape[0]), W.shape[0]), dtype=dt) if X.shape[0] > 0 else None
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows raise below
         for sl in iter_chunks(X.shape[0], chunk):
-            np.matmul(cen.block(X, sl), Wd, out=out[sl])
+            np.matmul(cen.block(X, sl, buf), Wd, out=out[sl])
             if offset is not None:
                 out[sl] -= offset
             _check_block(out[sl], sl)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import gaussian as core
 from . import persistence
-from ._validation import check_positive_int, reject_device_tensor
+from ._validation import check_positive_int, is_plain_float_matrix, reject_device_tensor
 
 __all__ = ["GaussianModel", "MODEL_FORMAT_VERSION"]
 
@@ -109,6 +109,15 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _validate_X(self, X: Any, *, reset: bool, min_samples: int) -> np.ndarray:
         """Shape/dtype checks; finiteness is checked block by block by the core."""
+        if not reset and is_plain_float_matrix(X, self):
+            # the common scoring case (a C- or F-ordered float ndarray of the right width,
+            # no feature names to check): validate_data would only confirm it (small-batch
+            # latency); finiteness is checked on the output blocks by the core
+            if X.shape[0] < min_samples:
+                raise ValueError(
+                    f"Found array with {X.shape[0]} sample(s); a minimum of {min_samples} is required"
+                )
+            return X
         reject_device_tensor(X, "X")
         if isinstance(X, np.memmap) and X.ndim == 2 and X.dtype in (np.float32, np.float64):
             # never read a memory-mapped file whole: the core streams it in blocks
@@ -228,11 +237,13 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         )
         self.n_samples_seen_ = n
         self._n_features_out = self.whitening_.shape[1]
+        self._prepare_scoring()
         return self
 
     # ------------------------------------------------------------------ scoring
     def _check_X_predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "cholesky_")
+        if "cholesky_" not in self.__dict__:  # cheap test first: scoring small batches
+            check_is_fitted(self, "cholesky_")
         return self._validate_X(X, reset=False, min_samples=1)
 
     def mahalanobis(self, X: Any) -> np.ndarray:
@@ -254,13 +265,19 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     # validation instead of the public methods, so input is never validated twice.
     def _mahalanobis(self, X: np.ndarray) -> np.ndarray:
         return core.mahalanobis_sq(
-            X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
-        )
+            X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size,
+            factor=self._factor,
+        )  # fmt: skip
 
     def _log_density(self, X: np.ndarray) -> np.ndarray:
         return core.log_density(
-            X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size
-        )
+            X, self.location_, self.cholesky_, dtype=self.dtype, chunk_size=self.chunk_size,
+            factor=self._factor,
+        )  # fmt: skip
+
+    def _prepare_scoring(self) -> None:
+        """Build what each scoring call needs once (the factor in each compute dtype)."""
+        self._factor = core.ScoringFactor(self.cholesky_, self.location_[None, :], self.location_)
 
     def _fit_array(self, X: np.ndarray) -> GaussianModel:
         """Fit to an already validated 2-D float array."""
@@ -425,6 +442,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         model.n_features_in_ = d
         model.n_samples_seen_ = int(attrs["n_samples_seen_"])
         model._n_features_out = model.whitening_.shape[1]
+        model._prepare_scoring()
         if attrs.get("feature_names_in_"):
             model.feature_names_in_ = np.asarray(attrs["feature_names_in_"], dtype=object)
         return model

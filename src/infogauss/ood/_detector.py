@@ -20,6 +20,7 @@ from .._validation import (
     check_calibration_params,
     check_positive_int,
     check_probability,
+    is_plain_float_matrix,
     reject_device_tensor,
 )
 from ..model import GaussianModel
@@ -244,6 +245,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             if hasattr(self, attr):
                 delattr(self, attr)
         self.__dict__.update(state)
+        self._prepare_scoring()
         if cal_idx is None:
             self.offset_ = float(np.percentile(self._scores(Xf), 100.0 * self.contamination))
         else:
@@ -364,16 +366,27 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _check_X(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        if "model_" not in self.__dict__:
+            check_is_fitted(self, "model_")
+        if is_plain_float_matrix(X, self):
+            if X.shape[0] == 0:
+                raise ValueError("Found array with 0 sample(s); a minimum of 1 is required")
+            return X  # nothing to convert; non-finite rows are refused by the core
         reject_device_tensor(X, "X")
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _prepare_scoring(self) -> None:
+        """Solve the class/cluster means against the tied factor once (small-batch latency)."""
+        self._means_factor = core.ScoringFactor(
+            self.model_.cholesky_, self.means_, self.model_.location_
+        )
 
     def _class_distances(self, X: np.ndarray) -> np.ndarray:
         if self.method == "global":
             return self.model_._mahalanobis(X)[:, None]
         return mahalanobis_sq_to_means(
             X, self.means_, self.model_.cholesky_, center=self.model_.location_,
-            dtype=self.dtype, chunk_size=self.chunk_size,
+            dtype=self.dtype, chunk_size=self.chunk_size, factor=self._means_factor,
         )  # fmt: skip
 
     def _distance(self, X: np.ndarray) -> np.ndarray:

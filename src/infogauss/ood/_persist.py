@@ -92,4 +92,5 @@ def detector_from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
         raise err(path, "has no numeric offset_")
     if "feature_names_in_" in attrs:
         det.feature_names_in_ = np.asarray(attrs["feature_names_in_"], dtype=object)
+    det._prepare_scoring()
     return det
