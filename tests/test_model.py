@@ -370,3 +370,90 @@ def test_scoring_from_many_threads_equals_serial(rng):
         np.testing.assert_array_equal(lp, serial["lp"])
         np.testing.assert_array_equal(p, serial["ood"])
     assert model.__dict__.keys() == before.keys()
+
+
+# ------------------------------------------------------------------ silent failures (issue 19)
+def _long_double_m2(X, Q):
+    Xl = X.astype(np.longdouble)
+    mu = Xl.mean(0)
+    D = Xl - mu
+    S = np.array((D.T @ D) / len(X), dtype=np.float64)
+    Dq = np.array(Q.astype(np.longdouble) - mu, dtype=np.float64)
+    return np.einsum("ij,ij->i", Dq, np.linalg.solve(S, Dq.T).T), S
+
+
+def test_large_offset_float64_keeps_digits_or_warns(rng):
+    """Mean 1e8 used to give squared distances off by 1e-5 relative, silently."""
+    import warnings
+
+    from infogauss import PrecisionWarning
+
+    Z = correlated_gaussian(rng, 2000, 8)
+    for offset, tol in [(1e4, 1e-9), (1e8, 5e-6)]:
+        X = Z + offset
+        ref, S = _long_double_m2(X, X[:200])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = GaussianModel(shrinkage="empirical").fit(X)
+        precision = [w for w in caught if issubclass(w.category, PrecisionWarning)]
+        # the covariance is exact to rounding whatever the offset (two-pass mean)
+        assert np.max(np.abs(model.covariance_ - S)) <= 1e-13 * np.max(np.abs(S))
+        assert np.max(np.abs(model.mahalanobis(X[:200]) - ref) / ref) <= tol
+        assert bool(precision) == (offset >= 1e8)
+    assert "Subtract a rough centre" in str(precision[0].message)
+
+
+def test_ill_conditioned_float32_scoring_warns(rng):
+    """A float32 fit with condition number 1e12 used to score 9e-3 off float64, silently."""
+    import warnings
+
+    from infogauss import PrecisionWarning
+
+    d = 32
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    for cond, expect in [(1e2, False), (1e12, True)]:
+        ev = np.geomspace(1.0, 1.0 / cond, d)
+        X = ((rng.standard_normal((4000, d)) * np.sqrt(ev)) @ Q.T).astype(np.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            GaussianModel(shrinkage="empirical").fit(X)
+        got = any(issubclass(w.category, PrecisionWarning) for w in caught)
+        assert got == expect, cond
+        with warnings.catch_warnings(record=True) as caught:  # float64 scoring: no warning
+            warnings.simplefilter("always")
+            GaussianModel(shrinkage="empirical", dtype="float64").fit(X)
+        assert not any(issubclass(w.category, PrecisionWarning) for w in caught)
+
+
+def test_failed_refit_leaves_the_model_as_it_was(rng):
+    """A refit that raises used to leave n_features_in_ new and location_ old."""
+    X = correlated_gaussian(rng, 100, 3)
+    model = GaussianModel().fit(X)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in model.__dict__.items()}
+    with pytest.raises(ValueError, match="constant"):
+        model.fit(np.ones((50, 5)))
+    with pytest.raises(ValueError):
+        model.partial_fit(np.ones((5, 7)))
+    assert model.__dict__.keys() == before.keys()
+    for k, v in before.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(model.__dict__[k], v)
+    np.testing.assert_array_equal(model.mahalanobis(X), GaussianModel().fit(X).mahalanobis(X))
+
+
+def test_nan_in_a_chunked_fit_names_its_row_in_the_data(rng):
+    X = correlated_gaussian(rng, 3000, 4)
+    X[2345, 2] = np.nan
+    with pytest.raises(ValueError, match=r"first at row 2345\)"):
+        GaussianModel(chunk_size=1000).fit(X)
+
+
+def test_unclear_errors_made_clear(rng):
+    with pytest.raises(ValueError, match="too small to square in float64.*rescale X"):
+        GaussianModel().fit(rng.standard_normal((100, 3)) * 1e-200)
+    with pytest.raises(ValueError, match=r"rows have different lengths: row 0 has 2 values, row 1 has 1"):
+        GaussianModel().fit([[1.0, 2.0], [3.0]])
+    from infogauss import MahalanobisOOD
+
+    with pytest.raises(ValueError, match=r"k-means found only 1 distinct cluster.*duplicates"):
+        MahalanobisOOD(method="cluster", n_clusters=3, calibration=None).fit(np.ones((50, 2)))

@@ -15,6 +15,7 @@ from .diagnostics import GaussianityReport, diagnose
 from .gaussian import GaussianStats
 from .model import GaussianModel
 from .ood import MahalanobisOOD, conformal_pvalues
+from ._validation import PrecisionWarning
 from .persistence import load
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MahalanobisOOD",
     "conformal_pvalues",
     "load",
+    "PrecisionWarning",
 ]
 
 # Names whose modules need an optional dependency are resolved on first use, so that

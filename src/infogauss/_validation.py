@@ -6,12 +6,19 @@ Errors name the argument and say what was expected and what came, e.g.
 
 from __future__ import annotations
 
+import functools
 import numbers
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class PrecisionWarning(UserWarning):
+    """A result may not keep its documented accuracy (a large offset, an ill-conditioned
+    covariance); the message names the remedy."""
 
 
 def is_dask_collection(X: Any) -> bool:
@@ -47,6 +54,16 @@ def reject_device_tensor(X: Any, name: str = "X") -> None:
             "`infogauss.distributed.score_samples(model, X)` (or `mahalanobis`, `pvalues`, "
             "`transform`), or pass `X.compute()` if it fits in memory"
         )
+    if isinstance(X, (list, tuple)) and X and all(isinstance(r, (list, tuple, np.ndarray))
+                                                  for r in X):  # fmt: skip
+        lengths = [len(r) for r in X]
+        if len(set(lengths)) > 1:
+            bad = next(i for i, n in enumerate(lengths) if n != lengths[0])
+            raise ValueError(
+                f"`{name}` must be a rectangular 2-D array (n_samples, n_features), but its rows "
+                f"have different lengths: row 0 has {lengths[0]} values, row {bad} has "
+                f"{lengths[bad]}"
+            )
     device = getattr(X, "device", None)
     if device is None or isinstance(X, np.ndarray):
         return
@@ -175,3 +192,26 @@ def check_calibration_params(calibration: Any, size: Any) -> None:
         raise ValueError(
             f"`calibration_size` must be a float in (0, 1) or an int >= 1, got {size!r}"
         )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def atomic_fit(method: _F) -> _F:
+    """Decorate ``fit``-like methods: when they raise, the estimator is left exactly as it was.
+
+    The estimator's attributes are restored from a shallow snapshot, which is enough because
+    fitting builds new arrays and sub-estimators instead of changing existing ones in place.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper  # type: ignore[return-value]

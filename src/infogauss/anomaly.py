@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import calibration, persistence
 from ._validation import (
+    atomic_fit,
     check_calibration_params,
     check_probability,
     is_plain_float_matrix,
@@ -112,6 +113,7 @@ class GaussianLikelihoodDetector(BaseDetector):
         self.calibration_size = calibration_size
         self.random_state = random_state
 
+    @atomic_fit
     def fit(self, X: Any, y: Any = None) -> GaussianLikelihoodDetector:
         """Fit the Gaussian to ``X`` and set ``decision_scores_``, ``threshold_``, ``labels_``.
 

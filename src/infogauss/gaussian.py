@@ -67,6 +67,7 @@ __all__ = [
     "iter_chunks",
     "BATCH_RTOL",
     "ScoringFactor",
+    "scoring_precision",
 ]
 
 SHRINKAGE_METHODS = ("empirical", "ledoit_wolf", "oas", "diagonal")
@@ -156,27 +157,46 @@ def iter_chunks(n_rows: int, chunk_size: int) -> Iterator[slice]:
         yield slice(start, min(start + chunk_size, n_rows))
 
 
-def _stats_of_block(block: np.ndarray, name: str) -> GaussianStats:
+def _stats_of_block(block: np.ndarray, name: str, first_row: int | None = None) -> GaussianStats:
     """Statistics of one in-memory block (float64 arithmetic throughout).
 
-    Finiteness is checked on the block's mean and fourth moment (any NaN/inf, or a value
-    whose powers overflow, makes them non-finite), so valid data pay no extra pass.
+    The mean gets one correction pass (the mean of the residuals, Björck's two-pass
+    refinement), so with a large offset it is exact to about one ulp of the offset, and the
+    deviations keep every digit the data hold. Finiteness is checked on the block's mean and
+    fourth moment (any NaN/inf, or a value whose powers overflow, makes them non-finite), so
+    valid data pay no extra pass. ``first_row``: the block's first row in the whole data
+    (errors then name that row number).
     """
     y = np.array(block, dtype=np.float64, order="C", copy=True)
     n = y.shape[0]
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite input raises below
-        mean = y.mean(axis=0)  # pairwise summation: accurate even with a large offset
+        mean = y.mean(axis=0)  # pairwise summation
         y -= mean
+        correction = y.mean(axis=0)  # the rounding error of the mean, seen in the residuals
+        mean += correction
+        y -= correction
         r = np.einsum("ij,ij->i", y, y)
         fourth = float(r @ r)
     if not (np.isfinite(mean).all() and np.isfinite(fourth)):
         bad = np.flatnonzero(~np.isfinite(np.asarray(block, dtype=np.float64)).all(axis=1))
-        where = f" (first at row {bad[0]} of the block)" if bad.size else ""
+        if bad.size and first_row is not None:
+            where = f" (first at row {first_row + int(bad[0])})"
+        else:
+            where = f" (first at row {bad[0]} of the block)" if bad.size else ""
         raise ValueError(
             f"`{name}` contains NaN or infinity{where}, or values too large to square in "
             "float64; remove or rescale them first"
         )
     scatter = y.T @ y
+    diag = np.diag(scatter)
+    underflow = (diag == 0) & np.any(y != 0, axis=0)
+    if underflow.any():
+        j = int(np.flatnonzero(underflow)[0])
+        raise ValueError(
+            f"`{name}` varies on a scale too small to square in float64 (column {j}: largest "
+            f"deviation {float(np.max(np.abs(y[:, j]))):.3g}, whose square underflows to 0); "
+            "rescale X first, e.g. X / X.std()"
+        )
     return GaussianStats(
         n=n,
         mean=mean,
@@ -230,6 +250,7 @@ def stats_from_chunks(
     total: GaussianStats | None = None
     width = None
     dtype = None
+    row = 0
     for i, block in enumerate(chunks):
         label = f"{name}[{i}]" if blocks else name
         arr = check_float_array(block, label, finite=False)
@@ -245,7 +266,8 @@ def stats_from_chunks(
                 f"`{name}[{i}]` has dtype {arr.dtype}, but earlier blocks had {dtype}; "
                 "mixed dtypes across blocks are refused (cast them to one dtype first)"
             )
-        s = _stats_of_block(arr, label)
+        s = _stats_of_block(arr, label, first_row=None if blocks else row)
+        row += arr.shape[0]
         total = s if total is None else merge_stats(total, s)
     if total is None:
         raise ValueError(f"`{name}` yielded no data (need at least one non-empty block)")
@@ -682,6 +704,37 @@ def log_density(
     else:
         d, logdet = factor.chol.shape[0], factor.logdet
     return -0.5 * (d * _LOG_2PI + logdet + m2)
+
+
+def scoring_precision(location: np.ndarray, covariance: np.ndarray, chol: np.ndarray) -> dict:
+    """How many digits scoring can keep with this fit, from the data's offset and conditioning.
+
+    Returns
+    -------
+    dict
+        ``offset_ratio``: ``max_j |mean_j| / sd_j`` — float64 scoring represents the mean to one
+        ulp, so deviations of points near the mean keep about ``16 - log10(offset_ratio)``
+        digits; ``factor_condition``: LAPACK's 1-norm estimate of the condition number of the
+        Cholesky factor — the triangular solve's relative error grows with it (float32 scores
+        drift from float64 ones by about ``factor_condition * 1e-9`` relative: measured, see
+        ``tests/test_model.py``); ``float32_ok``: whether float32 scoring stays within the
+        documented ``1e-4`` of float64 (``factor_condition <= 1.7e4``, a margin of about 4);
+        ``float64_ok``: whether float64 scores keep 10 digits (``offset_ratio <= 1e6``).
+    """
+    from scipy.linalg import lapack
+
+    sd = np.sqrt(np.maximum(np.diag(covariance), 0.0))
+    live = sd > 0
+    ratio = float(np.max(np.abs(location[live]) / sd[live])) if live.any() else 0.0
+    rcond = float(lapack.dtrcon(np.asfortranarray(chol), norm="1", uplo="L")[0])
+    cond = float("inf") if rcond <= 0 else 1.0 / rcond
+    return {"offset_ratio": ratio, "factor_condition": cond,
+            "float32_ok": cond <= _FLOAT32_MAX_FACTOR_CONDITION,
+            "float64_ok": ratio <= _FLOAT64_MAX_OFFSET_RATIO}  # fmt: skip
+
+
+_FLOAT32_MAX_FACTOR_CONDITION = 1.7e4
+_FLOAT64_MAX_OFFSET_RATIO = 1e6
 
 
 def _logdet_from_chol(chol: np.ndarray) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import gaussian as core
 from . import persistence
-from ._validation import check_positive_int, is_plain_float_matrix, reject_device_tensor
+from ._validation import (
+    PrecisionWarning,
+    atomic_fit,
+    check_positive_int,
+    is_plain_float_matrix,
+    reject_device_tensor,
+)
 
 __all__ = ["GaussianModel", "MODEL_FORMAT_VERSION"]
 
@@ -144,6 +151,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             ensure_all_finite=False,
         )
 
+    @atomic_fit
     def fit(self, X: Any, y: Any = None) -> GaussianModel:
         """Fit the Gaussian to ``X`` (``y`` is ignored).
 
@@ -166,8 +174,38 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self._validate_params_()
         X = self._validate_X(X, reset=True, min_samples=2)
         stats = core.stats_from_array(X, chunk_size=self.chunk_size)
-        return self._set_from_stats(stats)
+        self._set_from_stats(stats)
+        self._warn_precision(X.dtype)
+        return self
 
+    def _warn_precision(self, data_dtype: Any = None) -> None:
+        """A PrecisionWarning when scores cannot keep their documented digits (see
+        :func:`infogauss.gaussian.scoring_precision`), naming the remedy."""
+        if not hasattr(self, "cholesky_"):
+            return
+        p = core.scoring_precision(self.location_, self.covariance_, self.cholesky_)
+        dt = self.dtype if self.dtype is not None else data_dtype
+        float32 = dt is not None and np.dtype(dt) == np.float32
+        if float32 and not p["float32_ok"]:
+            warnings.warn(
+                f"the covariance is ill-conditioned (condition number of its Cholesky factor "
+                f"about {p['factor_condition']:.2g}): float32 scores may differ from float64 ones "
+                "by more than the documented 1e-4 relative. Score in float64 "
+                "(GaussianModel(dtype='float64')) or use more shrinkage",
+                PrecisionWarning,
+                stacklevel=3,
+            )
+        if not float32 and not p["float64_ok"]:
+            warnings.warn(
+                f"the data's mean is {p['offset_ratio']:.2g} times its spread: float64 scores of "
+                f"points near the mean keep only about {16 - np.log10(p['offset_ratio']):.0f} "
+                "digits. Subtract a rough centre (e.g. X - X[0]) in higher precision before "
+                "fitting and scoring",
+                PrecisionWarning,
+                stacklevel=3,
+            )
+
+    @atomic_fit
     def fit_stats(self, stats: core.GaussianStats) -> GaussianModel:
         """Fit from precomputed :class:`~infogauss.gaussian.GaussianStats` (e.g. merged from
         partitions, files or Dask blocks)."""
@@ -179,6 +217,7 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             del self.feature_names_in_
         return self._set_from_stats(stats)
 
+    @atomic_fit
     def partial_fit(self, X: Any, y: Any = None) -> GaussianModel:
         """Add a batch of samples to the statistics and refit (exactly equal to one-shot ``fit``
         on all data seen so far, up to float64 rounding).
@@ -199,7 +238,9 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         stats = core.stats_from_array(X, chunk_size=self.chunk_size)
         if not first:
             stats = core.merge_stats(self._stats, stats)
-        return self._set_from_stats(stats, strict=False)
+        self._set_from_stats(stats, strict=False)
+        self._warn_precision(X.dtype)
+        return self
 
     def _set_from_stats(self, stats: core.GaussianStats, *, strict: bool = True) -> GaussianModel:
         n, d = stats.n, stats.n_features

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -17,6 +17,7 @@ from .. import calibration, persistence
 from .. import gaussian as core
 from .._validation import (
     CALIBRATIONS,
+    atomic_fit,
     check_calibration_params,
     check_positive_int,
     check_probability,
@@ -197,6 +198,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
     def _gaussian(self) -> GaussianModel:
         return GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype, chunk_size=self.chunk_size)
 
+    @atomic_fit
     def fit(self, X: Any, y: Any = None, *, classes: Any = None) -> MahalanobisOOD:
         """Fit the detector on in-distribution training embeddings.
 
@@ -278,8 +280,17 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             from sklearn.cluster import KMeans
 
             km = KMeans(n_clusters=self.n_clusters, n_init="auto", random_state=self.random_state)
-            state["kmeans_"] = km.fit(X)
+            with warnings.catch_warnings():  # its "fewer distinct clusters" warning: see below
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                state["kmeans_"] = km.fit(X)
             codes = km.labels_.astype(np.intp)
+            found = np.unique(codes).shape[0]
+            if found < self.n_clusters:
+                raise ValueError(
+                    f"k-means found only {found} distinct cluster(s) among the {X.shape[0]} "
+                    f"fitting rows for `n_clusters`={self.n_clusters} (are many rows duplicates?); "
+                    "use a smaller `n_clusters` or method='global'"
+                )
             classes_ = np.arange(self.n_clusters)
         pooled, means = _pooled_stats(X, codes, len(classes_), self.chunk_size)
         state.update(model_=self._gaussian().fit_stats(pooled), means_=means, classes_=classes_)
@@ -345,6 +356,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         """``fit(X, y, **kwargs).predict(X)`` (+1 inlier, -1 outlier)."""
         return self.fit(X, y, **kwargs).predict(X)
 
+    @atomic_fit
     def calibrate(self, X: Any) -> MahalanobisOOD:
         """Store split-conformal calibration scores from held-out in-distribution data.
 
