@@ -195,3 +195,38 @@ def test_bad_input(X):
         idist.transform(GaussianModel(), da.from_array(X))
     with pytest.raises(ValueError, match="`method` must be one of"):
         idist.pvalues(model, da.from_array(X), "normal")
+
+
+@pytest.mark.parametrize("calibration", ["split", None])
+def test_cluster_fit_of_the_ood_detector_equals_in_memory(client, X, calibration):
+    """MahalanobisOOD(method="global") on a 2-worker LocalCluster: the same held-out rows,
+    the same Gaussian (to 1e-10), the same threshold; scoring stays lazy."""
+    from infogauss import MahalanobisOOD
+
+    dX = da.from_array(X, chunks=(300, -1))
+    lazy = idist.fit_dask(MahalanobisOOD(random_state=3, calibration=calibration), dX,
+                          scheduler=client)  # fmt: skip
+    ref = MahalanobisOOD(random_state=3, calibration=calibration).fit(X)
+    assert_same_model(lazy.model_, ref.model_)
+    assert lazy.n_samples_seen_ == ref.n_samples_seen_
+    assert lazy.offset_ == pytest.approx(ref.offset_, rel=1e-10)
+    if calibration:
+        np.testing.assert_allclose(lazy.calibration_scores_, ref.calibration_scores_, rtol=1e-10)
+    scores = idist.score_samples(lazy, dX)
+    assert isinstance(scores, da.Array)
+    np.testing.assert_allclose(scores.compute(scheduler=client), ref.score_samples(X), rtol=1e-10)
+    np.testing.assert_array_equal(idist.predict(lazy, dX).compute(scheduler=client),
+                                  lazy.predict(X))
+
+
+def test_fit_dask_refuses_what_it_cannot_fit_exactly(X):
+    from infogauss import MahalanobisOOD
+
+    dX = da.from_array(X, chunks=(1000, -1))
+    with pytest.raises(ValueError, match="method='global' with statistic='distance' only"):
+        idist.fit_dask(MahalanobisOOD(method="class"), dX)
+    pytest.importorskip("pyod")
+    from infogauss.anomaly import GaussianLikelihoodDetector
+
+    with pytest.raises(TypeError, match="decision_scores_.*X.compute"):
+        idist.fit_dask(GaussianLikelihoodDetector(), dX)

@@ -48,6 +48,8 @@ from . import streaming
 __all__ = [
     "stats_from_dask",
     "fit_dask",
+    "decision_function",
+    "predict",
     "score_samples",
     "mahalanobis",
     "pvalues",
@@ -100,7 +102,7 @@ def _check_dask_array(X: Any, name: str, *, rechunk: bool) -> da.Array:
 
 def _check_model_fitted(model: Any) -> int:
     d = getattr(model, "n_features_in_", None)
-    if d is None or not hasattr(model, "cholesky_"):
+    if d is None or not (hasattr(model, "cholesky_") or hasattr(model, "model_")):
         raise ValueError(f"`model` ({type(model).__name__}) is not fitted; fit it first")
     return int(d)
 
@@ -197,9 +199,14 @@ def fit_dask(
 ) -> Any:
     """Fit ``model`` to a dask array: per-block statistics merged in a tree reduction.
 
+    The one dask entry point for fitting. ``MahalanobisOOD(method="global")`` is fitted as
+    its in-memory ``fit`` would be (the same held-out calibration rows for the same
+    ``random_state``); score it lazily with :func:`score_samples`, :func:`decision_function`
+    or :func:`predict`.
+
     Parameters
     ----------
-    model : GaussianModel or any estimator with ``fit_stats``
+    model : GaussianModel, any estimator with ``fit_stats``, or MahalanobisOOD
         Fitted in place (its parameters — shrinkage, whitening — are used as in ``fit``).
     X : dask.array.Array of shape (n_samples, n_features)
     rechunk : bool, default=False
@@ -215,10 +222,18 @@ def fit_dask(
     model
         Fitted; identical to ``model.fit(X.compute())`` up to float64 rounding.
     """
+    if hasattr(model, "_fit_global_stats"):  # MahalanobisOOD
+        return _fit_detector(model, X, rechunk, split_every, compute_kwargs)
+    if type(model).__name__ == "GaussianLikelihoodDetector":
+        raise TypeError(
+            "fit_dask does not fit GaussianLikelihoodDetector: the PyOD protocol keeps the score "
+            "of every training row (decision_scores_) in memory; fit it on X.compute(), or fit "
+            "MahalanobisOOD(method='global') with fit_dask for a detector that scores lazily"
+        )
     if not hasattr(model, "fit_stats"):
         raise TypeError(
-            f"`model` must be an estimator with a fit_stats method (e.g. GaussianModel), "
-            f"got {type(model).__name__}"
+            f"`model` must be an estimator with a fit_stats method (e.g. GaussianModel) or a "
+            f"MahalanobisOOD, got {type(model).__name__}"
         )
     check = getattr(model, "_validate_params_", None)
     if check is not None:  # fail on bad parameters before a long computation
@@ -227,6 +242,45 @@ def fit_dask(
         stats_from_dask(X, rechunk=rechunk, split_every=split_every), **compute_kwargs
     )
     return model.fit_stats(stats)
+
+
+def _fit_detector(det: Any, X: Any, rechunk: bool, split_every: Any, compute_kwargs: dict) -> Any:
+    """MahalanobisOOD(method="global") on a dask array: the held-out split and the fit as the
+    in-memory ``fit`` makes them (same rows for the same ``random_state``), statistics by a
+    tree reduction, calibration scores computed block by block."""
+    from sklearn.utils import check_random_state
+
+    det._validate_params_()
+    X = _check_dask_array(X, "X", rechunk=rechunk)
+    n = X.shape[0]
+    if math.isnan(n):
+        raise ValueError("`X` has unknown chunk sizes; compute them first (X.compute_chunk_sizes())")
+    if det.method != "global" or det.statistic != "distance":
+        det._fit_global_stats(None)  # raises the message naming what is supported
+    fit_idx, cal_idx = det._split(int(n), None, check_random_state(det.random_state))
+    X_fit = X if cal_idx is None else X[fit_idx]
+    (stats,) = dask.compute(
+        stats_from_dask(X_fit, split_every=split_every), **compute_kwargs
+    )
+    det._fit_global_stats(stats)
+    if cal_idx is None:
+        (scores,) = dask.compute(_map_rows(det, X_fit, "score_samples", False), **compute_kwargs)
+        det.offset_ = float(np.percentile(scores, 100.0 * det.contamination))
+    else:
+        (scores,) = dask.compute(_map_rows(det, X[cal_idx], "score_samples", False),
+                                 **compute_kwargs)  # fmt: skip
+        det._set_calibration(scores)
+    return det
+
+
+def decision_function(model: Any, X: Any, *, rechunk: bool = False) -> da.Array:
+    """Lazy ``model.decision_function`` of each row (e.g. a fitted MahalanobisOOD)."""
+    return _map_rows(model, X, "decision_function", rechunk)
+
+
+def predict(model: Any, X: Any, *, rechunk: bool = False) -> da.Array:
+    """Lazy ``model.predict`` of each row (+1 in-distribution, -1 OOD for MahalanobisOOD)."""
+    return _map_rows(model, X, "predict", rechunk).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------

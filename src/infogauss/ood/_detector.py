@@ -254,6 +254,31 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             self._set_calibration(self._scores(X[cal_idx]))
         return self
 
+    def _fit_global_stats(self, stats: core.GaussianStats) -> MahalanobisOOD:
+        """Fit ``method="global"`` from the statistics of its fitting rows (a seam for fits
+        that do not hold the rows in memory: :func:`infogauss.distributed.fit_dask`). The
+        caller calibrates with :meth:`_set_calibration` on held-out scores, if it splits."""
+        self._validate_params_()
+        if self.method != "global" or self.statistic != "distance":
+            raise ValueError(
+                "fitting from statistics supports method='global' with statistic='distance' "
+                f"only (got method={self.method!r}, statistic={self.statistic!r}); fit the "
+                "others on an in-memory array"
+            )
+        model = self._gaussian().fit_stats(stats)
+        for attr in ("calibration_scores_", "n_calibration_", "background_", "kmeans_",
+                     "typicality_center_", "typicality_scale_", "feature_names_in_"):  # fmt: skip
+            if hasattr(self, attr):
+                delattr(self, attr)
+        self.model_ = model
+        self.means_ = model.location_[None, :].copy()
+        self.classes_ = np.array([0])
+        self.n_samples_seen_ = int(stats.n)
+        self.n_features_in_ = int(stats.n_features)
+        self.law_ = "f" if stats.n > stats.n_features + 4 else "chi2"
+        self._prepare_scoring()
+        return self
+
     def _split(self, n: int, codes: np.ndarray | None, rng: Any) -> tuple[np.ndarray, Any]:
         """Indices to fit on and to calibrate on (None without ``calibration="split"``)."""
         if self.calibration is None:
