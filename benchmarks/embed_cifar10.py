@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     bar = show_progress(args.no_progress)
 
     import infogauss.contrastive as ic
-    from infogauss.contrastive.cli import load_encoder
+    from infogauss.contrastive import load_encoder
 
     t0 = time.time()
     data = Path(args.data)

@@ -30,7 +30,9 @@ def test_train_then_embed_vectors(tmp_path, capsys):
     assert main(["train", "--config", str(toml), "--data", str(tmp_path / "x.npy"), "--no-progress",
                  "--embed", "--lr", "0.01"]) == 0
     run = tmp_path / "run"
-    for f in ("last.pt", "encoder.pt", "config.json", "log.json", "embeddings.npy", "labels.npy"):
+    # one embedding-set convention: Z.npy + Z.labels.npy (issue 14; was labels.npy)
+    for f in ("last.pt", "encoder.pt", "config.json", "log.json", "embeddings.npy",
+              "embeddings.labels.npy"):
         assert (run / f).exists(), f
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train_config"]["lr"] == 0.01 and cfg["train_config"]["epochs"] == 2  # flag > TOML
@@ -39,11 +41,11 @@ def test_train_then_embed_vectors(tmp_path, capsys):
     assert z_train.shape == (64, 6) and z_train.dtype == np.float32
     out = tmp_path / "emb" / "z.npy"
     assert main(["embed", "--checkpoint", str(run), "--data", str(tmp_path / "x.npy"),
-                 "--output", str(out), "--no-progress"]) == 0
+                 "--out", str(out), "--no-progress"]) == 0
     np.testing.assert_allclose(np.load(out), z_train, rtol=1e-5, atol=1e-6)
     # a state_dict next to its config.json works too
     assert main(["embed", "--checkpoint", str(run / "encoder.pt"), "--data", str(tmp_path / "x.npy"),
-                 "--output", str(out), "--layer", "head", "--no-progress"]) == 0
+                 "--out", str(out), "--layer", "head", "--no-progress"]) == 0
     assert np.load(out).shape == (64, 128)
 
 
@@ -58,7 +60,7 @@ def test_train_supervised_images(tmp_path):
     assert cfg["encoder"]["widths"] == [8, 16, 24] and cfg["train_config"]["crop_size"] == 12
     z = tmp_path / "z.npy"
     assert main(["embed", "--checkpoint", str(tmp_path / "sup" / "last.pt"),
-                 "--data", str(tmp_path / "d.npz"), "--output", str(z), "--no-progress"]) == 0
+                 "--data", str(tmp_path / "d.npz"), "--out", str(z), "--no-progress"]) == 0
     assert np.load(z).shape == (32, 512)
 
 
@@ -86,9 +88,9 @@ def test_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 3\n")
     _fails(["train", "--config", str(bad), "--data", "x"], capsys, "unknown keys")
-    _fails(["train", "--data", str(tmp_path / "missing.npy")], capsys, "`data` must be an existing")
+    _fails(["train", "--data", str(tmp_path / "missing.npy")], capsys, "`--data` must be an existing")
     _fails(["embed", "--checkpoint", str(tmp_path / "nothing"), "--data", "x"], capsys,
-           "`checkpoint` must be a run directory")
+           "`--checkpoint` must be a run directory")
 
 
 def test_no_command_overwrites_its_input(tmp_path, capsys):
@@ -98,7 +100,7 @@ def test_no_command_overwrites_its_input(tmp_path, capsys):
     before = data.read_bytes()
     # train --out DIR --embed would write DIR/embeddings.npy, which is the input
     _fails(["train", "--data", str(data), "--out", str(tmp_path), "--embed", "--encoder", "mlp",
-            "--epochs", "1", "--no-progress"], capsys, "must not hold the input files")
+            "--epochs", "1", "--no-progress"], capsys, "`--out` must not be an input file")
     assert not (tmp_path / "last.pt").exists()
     run = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(run), "--encoder", "mlp",
@@ -106,13 +108,44 @@ def test_no_command_overwrites_its_input(tmp_path, capsys):
                  "--no-progress", "--precision", "fp32"]) == 0
     capsys.readouterr()
     for output in (data, run / "config.json", run / "last.pt"):  # the data, the checkpoint
-        _fails(["embed", "--checkpoint", str(run), "--data", str(data), "--output", str(output),
+        _fails(["embed", "--checkpoint", str(run), "--data", str(data), "--out", str(output),
                 "--no-progress"], capsys, "must not be an input")
-    # --output z.npy also writes z.labels.npy: that may not be the input either
+    # --out z.npy also writes z.labels.npy: that may not be the input either
     labels_named = tmp_path / "z.labels.npy"
     np.save(labels_named, x)
     protected = labels_named.read_bytes()
     _fails(["embed", "--checkpoint", str(run), "--data", str(labels_named),
-            "--output", str(tmp_path / "z.npy"), "--no-progress"], capsys, "must not be an input")
+            "--out", str(tmp_path / "z.npy"), "--no-progress"], capsys, "must not be an input")
     assert labels_named.read_bytes() == protected
     assert data.read_bytes() == before
+
+
+def test_embed_output_is_a_deprecated_alias_of_out(tmp_path, capsys):
+    """Issue 14: one flag name, `--out`; `--output` still works, with a one-line warning."""
+    x = np.random.default_rng(0).standard_normal((32, 6)).astype(np.float32)
+    data = tmp_path / "x.npy"
+    np.save(data, x)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--encoder", "mlp",
+                 "--epochs", "1", "--batch-size", "16", "--hidden-dim", "8", "--out-dim", "4",
+                 "--no-progress", "--precision", "fp32"]) == 0
+    capsys.readouterr()
+    z = tmp_path / "z.npy"
+    assert main(["embed", "--checkpoint", str(run), "--data", str(data), "--output", str(z),
+                 "--no-progress", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert cap.err == "infogauss embed: warning: `--output` is deprecated; use `--out`\n"
+    payload = json.loads(cap.out)
+    assert payload["outputs"] == {"embeddings": str(z), "labels": str(tmp_path / "z.labels.npy")}
+    assert payload["shape"] == [32, 4]
+    np.testing.assert_array_equal(np.load(tmp_path / "z.labels.npy"), np.full(32, -1))
+    assert main(["embed", "--checkpoint", str(run), "--data", str(data), "--out", str(z),
+                 "--output", str(tmp_path / "other.npy")]) == 2
+    warning, error = capsys.readouterr().err.splitlines()  # the warning, then the one error
+    assert "deprecated" in warning and "`--out` and its deprecated alias `--output` disagree" in error
+    # the old TOML key too
+    toml = tmp_path / "embed.toml"
+    toml.write_text(f'output = "{tmp_path / "t.npy"}"\nno-progress = true\n')
+    assert main(["embed", "--config", str(toml), "--checkpoint", str(run), "--data", str(data)]) == 0
+    assert "`output (--config key)` is deprecated" in capsys.readouterr().err
+    assert (tmp_path / "t.npy").exists() and (tmp_path / "t.labels.npy").exists()

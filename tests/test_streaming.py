@@ -246,7 +246,7 @@ def test_cli_reports_errors_clearly(tmp_path, capsys):
 
 
 def test_streaming_and_cli_do_not_import_dask():
-    code = ("import sys, infogauss.streaming, infogauss._cli_gaussian; "
+    code = ("import sys, infogauss.streaming, infogauss.cli._gaussian; "
             "sys.exit(int(any(m == 'dask' or m.startswith('dask.') for m in sys.modules)))")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 

@@ -14,6 +14,7 @@ from .augment import (
     get_augmentation,
     same_component_positives,
 )
+from .checkpoints import load_encoder
 from .embed import embed
 from .encoders import ENCODERS, Encoder, architecture_fingerprint, build_encoder
 from .knn import knn_accuracy, knn_predict
@@ -28,4 +29,5 @@ __all__ = [
     "knn_accuracy", "knn_predict",
     "gaussian_entropy", "gaussian_regularizer", "info_nce",
     "TrainConfig", "TrainResult", "load_checkpoint", "train_contrastive", "train_supervised",
+    "load_encoder",
 ]

@@ -1,8 +1,9 @@
-"""``infogauss diagnose EMBEDDINGS.npy [--out report.json] [--plots DIR] [--baseline BASE.npy]``.
+"""``infogauss diagnose EMBEDDINGS.npy [--out report.json] [--markdown MD] [--plots DIR]``.
 
-Prints the markdown summary (verdict and reasons first) and writes the JSON report and plots
-when asked (their paths go to stderr). Exit status 0 whatever the verdict (the verdict is a
-report, not a failure); 2 on bad input.
+Human output: the markdown summary (verdict and reasons first; ``--quiet``: the verdict line
+only), with the paths written on stderr so that stdout stays the report. ``--json``: one
+object with the verdict, the outputs and the full report. Exit status 0 whatever the verdict
+(the verdict is a report, not a failure); 2 on bad input.
 """
 
 from __future__ import annotations
@@ -12,61 +13,45 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
+from ._common import check_out, emit, fraction, non_negative_int, positive_int, read_embeddings
 
 logger = logging.getLogger(__name__)
 
 
-def _load(path: str, name: str) -> np.ndarray:
-    from .streaming import read_npy_header
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{name}: no file at {str(p)!r}")
-    if p.suffix != ".npy":
-        raise ValueError(
-            f"{name} must be a .npy file of shape (n_samples, n_features), got {str(p)!r}"
-        )
-    header = read_npy_header(p)  # a clear error for text, pickles, wrong dtypes or shapes
-    # memory-mapped: diagnose reads only its subsample of rows
-    return np.load(header.path, mmap_mode="r", allow_pickle=False)
-
-
 def configure_diagnose(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("embeddings",
+    parser.add_argument("embeddings", metavar="EMBEDDINGS",
                         help="embeddings, a .npy array of shape (n_samples, n_features)")
     parser.add_argument("--out", metavar="JSON", help="write the full report as JSON here")
     parser.add_argument("--markdown", metavar="MD", help="also write the markdown summary here")
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots here (needs matplotlib)")
     parser.add_argument("--baseline", metavar="NPY",
                         help="negative control, e.g. the untrained encoder's embeddings (.npy)")
-    parser.add_argument("--max-samples", type=int, default=5000,
+    parser.add_argument("--max-samples", type=non_negative_int, default=5000,
                         help="rows used (seeded subsample; 0 = all) [5000]")
-    parser.add_argument("--n-projections", type=int, default=None,
+    parser.add_argument("--n-projections", type=positive_int, default=None,
                         help="random orthonormal projections tested [min(d, 256)]")
-    parser.add_argument("--heldout-fraction", type=float, default=0.5,
+    parser.add_argument("--heldout-fraction", type=fraction(0.0, 1.0), default=0.5,
                         help="share of rows held out from the fit for whitened/joint checks [0.5]")
     parser.add_argument("--seed", type=int, default=0, help="seed [0]")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
-    from . import _io
-    from .diagnostics import diagnose
+    from .. import _io
+    from ..diagnostics import diagnose
 
     inputs = [args.embeddings, args.baseline]
-    outputs = [(args.out, "--out"), (args.markdown, "--markdown")]
-    for path, flag in outputs:
+    for path, flag in ((args.out, "--out"), (args.markdown, "--markdown")):
         if path is not None:
-            _io.check_output(path, name=flag, inputs=inputs, make_parents=True)
+            check_out(path, inputs, name=flag)
     if args.out and args.markdown and _io.same_file(args.out, args.markdown):
         raise ValueError("`--out` and `--markdown` must be different files")
     if args.plots is not None:
         if Path(args.plots).exists() and not Path(args.plots).is_dir():
             raise ValueError(f"`--plots` must be a directory, got the file {args.plots!r}")
-        from .plotting import _mpl  # noqa: F401  (fail now, not after the work, without matplotlib)
-    X = _load(args.embeddings, "EMBEDDINGS")
-    base = _load(args.baseline, "--baseline") if args.baseline else None
+        from ..plotting import _mpl  # noqa: F401  (fail now, not after the work, without matplotlib)
+    X = read_embeddings(args.embeddings, "EMBEDDINGS")
+    base = read_embeddings(args.baseline, "--baseline") if args.baseline else None
     report = diagnose(
         X,
         baseline=base,
@@ -78,21 +63,29 @@ def run_diagnose(args: argparse.Namespace) -> int:
     report.settings["input"] = str(args.embeddings)
     if args.baseline:
         report.settings["baseline_input"] = str(args.baseline)
-    written = []
+    outputs: dict[str, object] = {}
     if args.out:
-        written.append(_io.write_text(args.out, report.to_json(), name="--out", inputs=inputs))
+        outputs["report"] = str(_io.write_text(args.out, report.to_json(), name="--out",
+                                               inputs=inputs))
     md = report.to_markdown()
     if args.markdown:
-        written.append(_io.write_text(args.markdown, md, name="--markdown", inputs=inputs))
+        outputs["markdown"] = str(_io.write_text(args.markdown, md, name="--markdown",
+                                                 inputs=inputs))
     if args.plots:
-        from .plotting.diagnostics import plot_report
+        from ..plotting.diagnostics import plot_report
 
         Path(args.plots).mkdir(parents=True, exist_ok=True)
         paths = plot_report(report, args.plots)
         if report.baseline is not None:
             paths += plot_report(report.baseline, args.plots, prefix="baseline_")
-        written.extend(paths)
-    print(f"Verdict: {report.verdict}" if args.quiet else md)
-    for path in written:
-        print(f"wrote {path}", file=sys.stderr)
+        outputs["plots"] = [str(p) for p in paths]
+    emit(
+        args,
+        {"outputs": outputs, "verdict": report.verdict, "reasons": report.reasons,
+         "report": report.to_dict()},
+        f"Verdict: {report.verdict}" if args.quiet else md,
+    )
+    if not getattr(args, "json", None):
+        for path in (*(v for k, v in outputs.items() if k != "plots"), *outputs.get("plots", [])):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
