@@ -546,3 +546,11 @@ def test_train_and_embed_check_their_inputs_before_importing_torch(ws):
         assert out.returncode == status, (argv, out.stderr)
         assert message in out.stderr and out.stderr.count("\n") == 1, out.stderr
         assert out.stdout == ""
+
+
+def test_output_under_a_file_is_named_as_such(tmp_path, rng, capsys):
+    emb = tmp_path / "X.npy"
+    np.save(emb, rng.standard_normal((50, 3)))
+    (tmp_path / "afile").write_text("x")
+    assert main(["fit", str(emb), "--out", str(tmp_path / "afile" / "m.npz"), "--no-progress"]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err

@@ -79,6 +79,11 @@ def check_output(
     parent = path.parent if str(path.parent) else Path(".")
     if make_parents and not parent.exists():
         parent.mkdir(parents=True, exist_ok=True)
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(
+            f"`{name}`: {str(parent)!r}, which should hold {str(path)!r}, is a file, not a "
+            "directory"
+        )
     if not parent.is_dir():
         raise FileNotFoundError(
             f"`{name}`: the directory {str(parent)!r} of {str(path)!r} does not exist; "
