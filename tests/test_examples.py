@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -86,10 +87,16 @@ def _params() -> list:
     ]
 
 
+# examples with a test file of their own (offline model weights, longer runs)
+OWN_TESTS = {"text_embeddings.py": "test_examples_text.py"}
+
+
 def test_every_example_is_run_here():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CASES)
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted([*CASES, *OWN_TESTS])
+    for test_file in OWN_TESTS.values():
+        assert (Path(__file__).parent / test_file).is_file()
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    for name in CASES:
+    for name in [*CASES, *OWN_TESTS]:
         assert f"`{name}`" in readme, f"examples/README.md does not list {name}"
 
 

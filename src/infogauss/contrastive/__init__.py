@@ -17,14 +17,16 @@ from .augment import (
 from .checkpoints import load_encoder
 from .embed import embed
 from .encoders import ENCODERS, Encoder, architecture_fingerprint, build_encoder
+from .export import to_torch
 from .knn import knn_accuracy, knn_predict
 from .losses import gaussian_entropy, gaussian_regularizer, info_nce
+from .text import embed_texts
 from .train import TrainConfig, TrainResult, load_checkpoint, train_contrastive, train_supervised
 
 __all__ = [
     "Augmentation", "BitFlips", "Identity", "ImageAugment", "SyntheticViews",
     "get_augmentation", "same_component_positives",
-    "embed",
+    "embed", "embed_texts", "to_torch",
     "ENCODERS", "Encoder", "architecture_fingerprint", "build_encoder",
     "knn_accuracy", "knn_predict",
     "gaussian_entropy", "gaussian_regularizer", "info_nce",
