@@ -11,11 +11,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import calibration, datasets, gaussian, persistence, streaming
+from ._validation import PrecisionWarning
 from .diagnostics import GaussianityReport, diagnose
 from .gaussian import GaussianStats
+from .gaussianize import Gaussianizer
 from .model import GaussianModel
 from .ood import MahalanobisOOD, conformal_pvalues
-from ._validation import PrecisionWarning
 from .persistence import load
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "datasets",
     "GaussianStats",
     "GaussianModel",
+    "Gaussianizer",
     "GaussianityReport",
     "diagnose",
     "MahalanobisOOD",
