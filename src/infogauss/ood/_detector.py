@@ -17,11 +17,13 @@ from .. import calibration, persistence
 from .. import gaussian as core
 from .._validation import (
     CALIBRATIONS,
+    all_finite,
     atomic_fit,
     check_calibration_params,
     check_positive_int,
     check_probability,
     is_plain_float_matrix,
+    nonfinite_error,
     reject_device_tensor,
 )
 from ..model import GaussianModel
@@ -86,6 +88,11 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         finite-sample guarantee for ``predict``, ``pvalues`` and ``decision_function``.
         ``None``: fit on all of ``X``, threshold at the training-score quantile, and no
         conformal p-values until :meth:`calibrate`.
+    gaussianize : None, str or Gaussianizer, default=None
+        Map the embeddings through a :class:`~infogauss.Gaussianizer` (fitted on the fitting
+        rows only) before the Gaussian: a method name (``"auto"``, ``"quantile"``, ...) or an
+        unfitted ``Gaussianizer`` (cloned). Every score, threshold and p-value then refers to
+        the Gaussianized features; decisions stay calibrated either way.
     calibration_size : float in (0, 1) or int, default=0.2
         Share (float) or number (int) of ``X`` held out by ``calibration="split"``; raised to
         :func:`min_calibration_size` of ``contamination`` when smaller.
@@ -114,6 +121,8 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         The clustering used for pseudo-labels (when clusters are used).
     offset_ : float
         ``decision_function = score_samples - offset_``; see ``contamination``.
+    gaussianizer_ : Gaussianizer
+        The fitted map (when ``gaussianize`` is set).
     calibration_scores_ : ndarray of shape (n_calibration,)
         Sorted ``score_samples`` of the calibration set (the held-out part of ``X``, or the
         set given to :meth:`calibrate`).
@@ -161,6 +170,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         contamination: float = 0.05,
         calibration: str | None = "split",
         calibration_size: float | int = 0.2,
+        gaussianize: Any = None,
         shrinkage: str | float = "ledoit_wolf",
         dtype: Any = None,
         chunk_size: int | None = None,
@@ -172,6 +182,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         self.contamination = contamination
         self.calibration = calibration
         self.calibration_size = calibration_size
+        self.gaussianize = gaussianize
         self.shrinkage = shrinkage
         self.dtype = dtype
         self.chunk_size = chunk_size
@@ -233,8 +244,15 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         fit_idx, cal_idx = self._split(n, codes, rng)
         Xf = X[fit_idx]
+        gaussianizer = None
+        if self.gaussianize is not None:  # fitted on the fitting rows only, like the Gaussian
+            gaussianizer = _make_gaussianizer(self.gaussianize, self.random_state).fit(Xf)
+            X = gaussianizer._transform_array(X)
+            Xf = X[fit_idx]
         cf = None if codes is None else codes[fit_idx]
         state = self._fit_state(Xf, cf, classes_)
+        if gaussianizer is not None:
+            state["gaussianizer_"] = gaussianizer
         state["n_samples_seen_"] = int(Xf.shape[0])
         d = X.shape[1]
         state["law_"] = "f" if Xf.shape[0] > d + 4 else "chi2"
@@ -243,7 +261,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             state["typicality_center_"], state["typicality_scale_"] = c, sd
         # all computed: replace the old fitted state in one step
         for attr in ("calibration_scores_", "n_calibration_", "background_", "kmeans_",
-                     "typicality_center_", "typicality_scale_"):  # fmt: skip
+                     "typicality_center_", "typicality_scale_", "gaussianizer_"):  # fmt: skip
             if hasattr(self, attr):
                 delattr(self, attr)
         self.__dict__.update(state)
@@ -408,9 +426,16 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         if is_plain_float_matrix(X, self):
             if X.shape[0] == 0:
                 raise ValueError("Found array with 0 sample(s); a minimum of 1 is required")
-            return X  # nothing to convert; non-finite rows are refused by the core
-        reject_device_tensor(X, "X")
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        else:
+            reject_device_tensor(X, "X")
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        g = self.__dict__.get("gaussianizer_")
+        if g is None:
+            return X  # non-finite rows are refused by the core on the output blocks
+        if not all_finite(X):
+            bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            raise nonfinite_error("X", int(bad[0]))
+        return g._transform_array(X)
 
     def _prepare_scoring(self) -> None:
         """Solve the class/cluster means against the tied factor once (small-batch latency)."""
@@ -586,4 +611,19 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
                 "(pvalues(X, method='f'))"
             )
 
+
+def _make_gaussianizer(spec: Any, random_state: Any) -> Any:
+    """An unfitted Gaussianizer from the ``gaussianize`` parameter."""
+    from sklearn.base import clone
+
+    from ..gaussianize import Gaussianizer
+
+    if isinstance(spec, str):
+        return Gaussianizer(method=spec, random_state=random_state)
+    if isinstance(spec, Gaussianizer):
+        return clone(spec)
+    raise TypeError(
+        f"`gaussianize` must be None, a Gaussianizer method name or a Gaussianizer, got "
+        f"{type(spec).__name__}"
+    )
 

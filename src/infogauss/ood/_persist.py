@@ -16,7 +16,7 @@ _SCALARS = ("offset_", "n_samples_seen_", "n_features_in_", "law_", "n_calibrati
 
 def save_detector(det: Any, path: Any) -> Any:
     """Write a fitted MahalanobisOOD (its Gaussians, means, calibration) to ``path``."""
-    params = det.get_params()
+    params = det.get_params(deep=False)
     if params["dtype"] is not None:
         params["dtype"] = str(np.dtype(params["dtype"]))
     if not isinstance(params["random_state"], (int, type(None))):
@@ -31,6 +31,12 @@ def save_detector(det: Any, path: Any) -> Any:
         arrays.update(persistence.prefixed("background_.", b_arrays))
     if hasattr(det, "calibration_scores_"):
         arrays["calibration_scores_"] = det.calibration_scores_
+    if hasattr(det, "gaussianizer_"):
+        g_params, g_attrs, g_arrays = det.gaussianizer_._state()
+        attrs["gaussianizer_"] = {"params": g_params, "attrs": g_attrs}
+        arrays.update(persistence.prefixed("gaussianizer_.", g_arrays))
+        if not isinstance(params["gaussianize"], str):  # an estimator: its parameters
+            params["gaussianize"] = {"Gaussianizer": det.gaussianize.get_params()}
     for key in _SCALARS:
         if hasattr(det, key):
             value = getattr(det, key)
@@ -44,8 +50,17 @@ def detector_from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
     """Rebuild a MahalanobisOOD from a verified model file, checking its invariants."""
     err = persistence.ModelFileError
     attrs = dict(meta["attrs"])
+    params = dict(meta["params"])
+    if isinstance(params.get("gaussianize"), dict):
+        from ..gaussianize import Gaussianizer
+
+        try:
+            params["gaussianize"] = Gaussianizer(**params["gaussianize"]["Gaussianizer"])
+        except (KeyError, TypeError) as exc:
+            raise err(path, f"has an invalid gaussianize parameter: {exc}") from exc
+    params = persistence.check_params(path, cls, params)
     try:
-        det = cls(**persistence.check_params(path, cls, dict(meta["params"])))
+        det = cls(**params)
         det._validate_params_()
     except (TypeError, ValueError) as exc:
         raise err(path, f"has invalid parameters: {exc}") from exc
@@ -57,6 +72,18 @@ def detector_from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
             sub_meta = {"params": sub["params"], "attrs": sub["attrs"]}
             setattr(det, key, GaussianModel._from_state(
                 path, sub_meta, persistence.sub_state(key + ".", arrays)))  # fmt: skip
+    if "gaussianizer_" in attrs:
+        from ..gaussianize import Gaussianizer
+
+        sub = attrs.pop("gaussianizer_")
+        if not isinstance(sub, dict) or not {"params", "attrs"} <= set(sub):
+            raise err(path, "the metadata of gaussianizer_ is malformed")
+        det.gaussianizer_ = Gaussianizer._from_state(
+            path, {"params": sub["params"], "attrs": sub["attrs"]},
+            persistence.sub_state("gaussianizer_.", arrays),
+        )  # fmt: skip
+    if (det.gaussianize is None) == hasattr(det, "gaussianizer_"):
+        raise err(path, "has a fitted Gaussianizer exactly when `gaussianize` is set must")
     if not hasattr(det, "model_"):
         raise err(path, "has no fitted Gaussian (model_)")
     if (det.method == "relative") != hasattr(det, "background_"):
