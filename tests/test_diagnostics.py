@@ -22,7 +22,9 @@ from infogauss.diagnostics import (
 )
 
 N, D = 2000, 32
-FAST = {"n_null_simulations": 500, "n_joint_simulations": 99}
+# 199 joint simulations: the smallest the two-sided χ² check can decide with at the 1% level
+# (with 99 it is "inconclusive" by construction, see test_diagnostics_checks.py)
+FAST = {"n_null_simulations": 500, "n_joint_simulations": 199}
 
 
 def _check(report: GaussianityReport, name: str) -> dict:
@@ -129,7 +131,9 @@ def test_exact_gaussian_passes_at_the_nominal_rate(gaussian_report):
     assert status["Mardia skewness"] == "pass"
     assert status["Mardia kurtosis"] == "pass"
     assert status["norm CV vs covariance-implied"] == "pass"
-    assert rep.verdict.startswith("consistent with a Gaussian on all")
+    # the family-wise verdict (Holm at 1%), issue 15: was "consistent with a Gaussian on all"
+    assert rep.verdict.startswith("Gaussian: no check rejects")
+    assert rep.familywise["decision"] == "Gaussian" and rep.familywise["n_checks"] == 12
     assert rep.joint["f"]["ks"] < 0.06
     assert 0.03 < rep.joint["f"]["tail_05"] < 0.07
 
@@ -311,7 +315,7 @@ def test_cli_bad_input_exit_code(tmp_path, capsys):
 
 def test_diagnostics_imports_neither_torch_nor_matplotlib():
     code = (
-        "import sys, infogauss.diagnostics, infogauss._cli_diagnose; "
+        "import sys, infogauss.diagnostics, infogauss.cli._diagnose; "
         "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
