@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # fewer null simulations than the defaults keep this to about a second
     report = diagnose(
-        embeddings, baseline=baseline, seed=SEED, n_null_simulations=500, n_joint_simulations=99
+        embeddings, baseline=baseline, seed=SEED, n_null_simulations=500, n_joint_simulations=199
     )
     print(f"verdict (embeddings): {report.verdict}")
     print(f"verdict (baseline):   {report.baseline.verdict}")

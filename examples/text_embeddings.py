@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
           f"loaded in {t1 - t0:.1f}s, {len(Z)} texts embedded in {t2 - t1:.1f}s")
 
     # diagnose: is a Gaussian a fair model of these embeddings? (few simulations: seconds)
-    report = diagnose(Z_train, seed=SEED, n_null_simulations=300, n_joint_simulations=99)
+    report = diagnose(Z_train, seed=SEED, n_null_simulations=300, n_joint_simulations=199)
     paper = report.paper_numbers()
     print(f"diagnose: {report.verdict}")
     print(f"  norm CV {paper['cv']:.3f} (MiniLM's last module normalises: unit norm by design), "

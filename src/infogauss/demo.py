@@ -92,7 +92,7 @@ def _synthetic_part(seed: int, epochs: int, quick: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - t
     _STEPS.done(f"final loss {res.history[-1]['loss']:.3f}")
     after = ic.embed(res.model, test)
-    kw = {"seed": seed, "n_null_simulations": 200, "n_joint_simulations": 99}
+    kw = {"seed": seed, "n_null_simulations": 200, "n_joint_simulations": 199}
     _STEPS.start("synthetic: diagnose the embeddings before and after training")
     rep_before, rep_after = diagnose(before, **kw), diagnose(after, **kw)
     _STEPS.done(f"verdict before: {rep_before.verdict}; after: {rep_after.verdict}")
@@ -181,7 +181,7 @@ def _digits_part(seed: int, epochs: int, out: Path, plots: bool) -> dict[str, An
     # diagnose, against the untrained encoder as negative control
     _STEPS.start("digits: diagnose the embeddings (untrained encoder as negative control)")
     rep = diagnose(
-        Z["test"], baseline=untrained, seed=seed, n_null_simulations=200, n_joint_simulations=99
+        Z["test"], baseline=untrained, seed=seed, n_null_simulations=200, n_joint_simulations=199
     )
     _STEPS.done(f"verdict: {rep.verdict}")
     _STEPS.start("digits: fit a Gaussian, calibrate OOD detectors, score digits 6-9")

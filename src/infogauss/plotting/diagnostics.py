@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from ..diagnostics import anderson_darling_normal
+from ..gaussian import distance_law
 from ._mpl import plt
 
 __all__ = [
@@ -157,9 +158,8 @@ def plot_mahalanobis_qq(report: Any, ax: Any = None):
     m2 = np.sort(np.asarray(m2))
     n_fit, d = report.arrays["n_fit"], report.arrays["n_features_tested"]
     q = (np.arange(1, m2.size + 1) - 0.5) / m2.size
-    scale = (n_fit + 1.0) * d / (n_fit - d)
-    f_q = stats.f.ppf(q, d, n_fit - d) * scale
-    c_q = stats.chi2.ppf(q, d)
+    f_q = distance_law(n_fit, d, "f").ppf(q)
+    c_q = distance_law(n_fit, d, "chi2").ppf(q)
     ax.plot(f_q, m2, ".", ms=2, label="vs scaled F (exact)")
     ax.plot(c_q, m2, ".", ms=2, label="vs χ² (limit)")
     hi = max(f_q[-1], m2[-1])
