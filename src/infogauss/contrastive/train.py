@@ -1,8 +1,9 @@
 """Training loops: InfoNCE (``train_contrastive``) and its cross-entropy twin
 (``train_supervised``) over the same encoder.
 
-One loop serves both. Per step: rows of the (uint8 or float) dataset are indexed in place,
-moved to the device, augmented by a batched :class:`~infogauss.contrastive.augment.Augmentation`
+One loop serves both. Per step: rows of the (uint8 or float) dataset are indexed where the
+dataset lives (a tensor already on the training device stays there: no host-to-device copy per
+step), moved to the device, augmented by a batched :class:`~infogauss.contrastive.augment.Augmentation`
 whose random parameters come from a generator seeded by ``(seed, epoch, step)``; the forward
 pass runs under bf16 autocast with channels_last memory by default. Because every random draw
 is a function of ``(seed, epoch, step)``, a run resumed from a checkpoint — saved atomically at
@@ -308,7 +309,7 @@ def _as_tensor(x, name: str) -> torch.Tensor:
             x = x.astype(np.float32)
         return torch.from_numpy(np.ascontiguousarray(x))
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
+        return x.detach()  # used where it lives: a dataset already on the GPU is indexed there
     raise TypeError(f"`{name}` must be a numpy array or torch.Tensor, got {type(x).__name__}")
 
 
@@ -420,7 +421,9 @@ def train_contrastive(encoder: nn.Module, data, config: TrainConfig | None = Non
         An :class:`~infogauss.contrastive.encoders.Encoder` or any module mapping a batch to
         (N, d) (its output is the vector InfoNCE sees).
     data : ndarray or Tensor, or a pair of them
-        uint8 images (N, 3, H, W) for image augmentations, float (N, D) for vector data; a pair
+        uint8 images (N, 3, H, W) for image augmentations, float (N, D) for vector data. A
+        tensor is used where it is: one already on the training device (e.g. the whole of
+        CIFAR-10 on a GPU) is batched there without a host-to-device copy per step. A pair
         ``(x_a, x_b)`` of equally shaped arrays gives fixed positive pairs (e.g. GMM
         same-component positives), each side then augmented by ``augment``.
     config : TrainConfig, optional
@@ -613,8 +616,9 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
             for step in range(first, steps):
                 t0 = time.perf_counter()
                 rows = perm[step * batch:(step + 1) * batch][lo:hi]
-                a_in = xa.index_select(0, rows).to(device, non_blocking=True)
-                b_in = a_in if not paired else xb.index_select(0, rows).to(device, non_blocking=True)
+                a_in = xa.index_select(0, rows.to(xa.device)).to(device, non_blocking=True)
+                b_in = a_in if not paired else xb.index_select(0, rows.to(xb.device)).to(
+                    device, non_blocking=True)
                 t1 = time.perf_counter()
                 if len(stage_augs) > 1:  # progressive resizing: the part of the schedule we are in
                     done = clock["progress"] if clock is not None else (epoch * steps + step) / total
