@@ -8,7 +8,7 @@ dependencies live in their own modules and say which extra to install when it is
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import calibration, datasets, gaussian, persistence, streaming
 from ._validation import PrecisionWarning

@@ -68,6 +68,7 @@ __all__ = [
     "BATCH_RTOL",
     "ScoringFactor",
     "scoring_precision",
+    "random_orthonormal",
 ]
 
 SHRINKAGE_METHODS = ("empirical", "ledoit_wolf", "oas", "diagonal")
@@ -915,3 +916,22 @@ def distance_law(n_samples: int, n_features: int, method: str = "f"):
     if n <= d + 1:
         raise ValueError(f"method='beta' needs n > d + 1 (n={n}, d={d})")
     return stats.beta(d / 2.0, (n - d - 1) / 2.0, scale=n - 1.0)
+
+
+def random_orthonormal(d: int, k: int, seed: Any = 0) -> np.ndarray:
+    """``k`` orthonormal directions in ``R^d``, uniformly (Haar) distributed.
+
+    QR of a seeded ``d × k`` standard Gaussian matrix, with the signs of ``R``'s diagonal
+    moved into ``Q``. Returns an ndarray of shape (d, k) with ``Q.T @ Q = I``.
+
+    Examples
+    --------
+    >>> random_orthonormal(5, 2).shape
+    (5, 2)
+    """
+    if k > d:
+        raise ValueError(f"`k` must be <= n_features ({d}), got {k}")
+    G = np.random.default_rng(seed).standard_normal((d, k))
+    Q, R = np.linalg.qr(G)
+    s = np.sign(np.diag(R))
+    return Q * np.where(s == 0, 1.0, s)

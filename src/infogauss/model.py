@@ -32,7 +32,7 @@ _ARRAY_KEYS = (
 
 
 def _package_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

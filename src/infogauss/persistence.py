@@ -52,6 +52,10 @@ _MAGIC = "infogauss"
 _KINDS = {
     "GaussianModel": ("infogauss.model", "GaussianModel"),
     "MahalanobisOOD": ("infogauss.ood", "MahalanobisOOD"),
+    "LocalGaussianOOD": ("infogauss.ood", "LocalGaussianOOD"),
+    "GaussianMixtureOOD": ("infogauss.ood", "GaussianMixtureOOD"),
+    "EnsembleOOD": ("infogauss.ood", "EnsembleOOD"),
+    "NormAwareOOD": ("infogauss.ood", "NormAwareOOD"),
     "GaussianLikelihoodDetector": ("infogauss.anomaly", "GaussianLikelihoodDetector"),
     "CalibratedRetriever": ("infogauss.retrieval", "CalibratedRetriever"),
     "Gaussianizer": ("infogauss.gaussianize", "Gaussianizer"),
@@ -67,7 +71,7 @@ class ModelFileError(ValueError):
 
 
 def _package_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -64,7 +64,7 @@ def _module(name: str):
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return f"infogauss {__version__}"
 

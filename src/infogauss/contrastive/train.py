@@ -82,15 +82,15 @@ class TrainConfig:
         :func:`~infogauss.contrastive.augment.get_augmentation`); an Augmentation instance may
         be passed to the train function instead.
     crop_size : int or list of int, optional
-        Output side of the random resized crop of the image presets (default: the input's).
-        Training on smaller crops than the evaluation images is cheaper (24 of 32 px: ~1.7x the
-        images per second) and, because the crop magnifies objects, puts them at about the
-        scale a full 32 px image shows at test time ("FixRes", Touvron et al. 2019). Encoders
-        ending in a global pool accept either size. A list of sides is progressive resizing
-        (as in fast.ai's and FFCV's ImageNet recipes): the schedule's progress (steps, or the
-        time budget with ``schedule="time"``) is cut into that many equal parts and part ``k``
-        trains on crops of side ``crop_size[k]``, e.g. ``[16, 20, 24]``; the history records
-        the side at the end of each epoch.
+        Output side of the random resized crop of the image presets (default: the input's). Training
+        on smaller crops than the evaluation images is cheaper (fewer pixels per step; see
+        ``benchmarks/train_throughput.py``) and, because the crop magnifies objects, puts them at
+        about the scale a full 32 px image shows at test time ("FixRes", Touvron et al. 2019).
+        Encoders ending in a global pool accept either size. A list of sides is progressive resizing
+        (as in fast.ai's and FFCV's ImageNet recipes): the schedule's progress (steps, or the time
+        budget with ``schedule="time"``) is cut into that many equal parts and part ``k`` trains on
+        crops of side ``crop_size[k]``, e.g. ``[16, 20, 24]``; the history records the side at the
+        end of each epoch.
     reg_beta, reg_lambda : float
         Route-2 regulariser ``reg_beta * (-H(z) + reg_lambda * E||z||^2)``; off when 0.
     precision : {"bf16", "fp32"}

@@ -35,7 +35,7 @@ def _versions() -> dict[str, str]:
     import scipy
     import sklearn
 
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "infogauss": __version__,

@@ -220,23 +220,7 @@ def _test_section(
     return out, _pick_columns(res["ad"], Y)
 
 
-def random_orthonormal(d: int, k: int, seed: Any = 0) -> np.ndarray:
-    """``k`` orthonormal directions in ``R^d``, uniformly (Haar) distributed.
-
-    QR of a seeded ``d × k`` standard Gaussian matrix, with the signs of ``R``'s diagonal
-    moved into ``Q``. Returns an ndarray of shape (d, k) with ``Q.T @ Q = I``.
-
-    Examples
-    --------
-    >>> random_orthonormal(5, 2).shape
-    (5, 2)
-    """
-    if k > d:
-        raise ValueError(f"`n_projections` must be <= n_features ({d}), got {k}")
-    G = np.random.default_rng(seed).standard_normal((d, k))
-    Q, R = np.linalg.qr(G)
-    s = np.sign(np.diag(R))
-    return Q * np.where(s == 0, 1.0, s)
+random_orthonormal = core.random_orthonormal  # the core's (one home); re-exported
 
 
 # --------------------------------------------------------------------------------------

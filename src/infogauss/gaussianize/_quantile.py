@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from ..diagnostics import random_orthonormal
+from ..gaussian import random_orthonormal
 
 __all__ = [
     "QuantileMaps",
