@@ -433,17 +433,12 @@ def render(report: dict[str, Any]) -> str:
 
 def _plots(rep, scores: dict, out: Path) -> list[Path]:
     try:
-        from infogauss.plotting import plot_ood_roc, plot_report
+        from infogauss.plotting import plot_ood_roc, plot_report, save_figure
     except ImportError:
         return []
-    from infogauss.plotting._mpl import plt
-
     files = list(plot_report(rep, out, prefix="digits_"))
     ax = plot_ood_roc(scores, title="OOD detection: digits 0-5 (in) vs 6-9 (out)")
-    path = out / "digits_ood_roc.png"
-    ax.figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(ax.figure)
-    return [*files, path]
+    return [*files, save_figure(ax, out / "digits_ood_roc.png")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ missing.
 
 - :func:`plot_report`, :func:`plot_norm_histogram`, :func:`plot_qq_columns`,
   :func:`plot_mahalanobis_qq`: a :class:`~infogauss.diagnostics.GaussianityReport`.
-- :func:`plot_ood_roc`: ROC curves of OOD detectors.
+- :func:`plot_ood_roc`: ROC curves of OOD detectors; :func:`save_figure` saves and closes one.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ _EXPORTS = {
     "plot_qq_columns": "diagnostics",
     "plot_mahalanobis_qq": "diagnostics",
     "plot_ood_roc": "ood",
+    "save_figure": "ood",
 }
 
 __all__ = sorted(_EXPORTS)

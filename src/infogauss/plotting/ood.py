@@ -8,7 +8,7 @@ from typing import Any
 from ..metrics import auroc, ood_roc_curve
 from ._mpl import plt
 
-__all__ = ["plot_ood_roc"]
+__all__ = ["plot_ood_roc", "save_figure"]
 
 
 def plot_ood_roc(
@@ -63,3 +63,15 @@ def plot_ood_roc(
         ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right")
     return ax
+
+
+def save_figure(ax_or_fig: Any, path: Any, *, dpi: int = 110) -> Any:
+    """Save the figure of ``ax_or_fig`` (an Axes or a Figure) to ``path`` and close it.
+
+    Returns the path, so callers need no matplotlib import of their own.
+    """
+    fig = getattr(ax_or_fig, "figure", ax_or_fig)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
