@@ -29,9 +29,9 @@ def test_conformal_pvalues_are_valid_and_refuse_nan(rng):
     p = np.array([cal.conformal_pvalues(d[:-1], d[-1:])[0] for d in draws])
     for alpha in (0.01, 0.05, 0.2):
         assert np.mean(p <= alpha) <= alpha + 3 * np.sqrt(alpha / reps)
-    with pytest.raises(ValueError, match="`statistics` must not contain NaN"):
+    with pytest.raises(ValueError, match="`scores` must not contain NaN"):
         cal.conformal_pvalues([1.0, 2.0], [np.nan])
-    with pytest.raises(ValueError, match="`reference` must be finite, got nan at index 1"):
+    with pytest.raises(ValueError, match="`calibration_scores` must be finite, got nan at index 1"):
         cal.conformal_pvalues([1.0, np.nan], [0.0])
 
 

@@ -223,8 +223,8 @@ def test_save_is_atomic_and_keeps_suffix(rng, tmp_path):
     [
         (np.array([[1.0, np.nan], [2.0, 3.0], [0.0, 1.0]]), ValueError, "NaN"),
         (np.array([[1.0, np.inf], [2.0, 3.0], [0.0, 1.0]]), ValueError, "infinity"),
-        (np.ones(5), ValueError, "2D array"),
-        (np.ones((3, 2, 2)), ValueError, "dim"),
+        (np.ones(5), ValueError, r"`X` must be a 2-D array .*Reshape your data"),
+        (np.ones((3, 2, 2)), ValueError, r"`X` must be a 2-D array .*shape \(3, 2, 2\)"),
         (np.empty((0, 3)), ValueError, "0 sample"),
         (np.ones((1, 3)), ValueError, "1 sample"),
         (np.array([["a", "b"], ["c", "d"]]), (ValueError, TypeError), "convert|numeric|string"),
@@ -242,7 +242,7 @@ def test_predict_bad_input(rng):
         m.score_samples(np.ones((4, 2)))
     with pytest.raises(ValueError, match="NaN or infinity"):
         m.mahalanobis(np.array([[0.0, 1.0, np.nan]]))
-    with pytest.raises(ValueError, match="2D array"):
+    with pytest.raises(ValueError, match=r"`X` must be a 2-D array .*Reshape your data"):
         m.transform(np.ones(3))
     from sklearn.exceptions import NotFittedError
 

@@ -1,13 +1,10 @@
 """CalibratedRetriever: null laws, false-match control, faiss vs brute force, bad input,
-relevance calibration, abstention, and a smoke run of benchmarks/retrieval_cifar10.py."""
+relevance calibration, abstention (the benchmark's smoke run is in test_bench_retrieval_cifar10)."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +23,6 @@ from infogauss.retrieval import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.faiss
-REPO = Path(__file__).resolve().parents[1]
 
 
 def clustered(rng, n, d=12, n_classes=5, spread=2.0):
@@ -371,45 +367,3 @@ def test_conversion_is_float32_c_contiguous():
     out = as_float32_rows(x, "x")
     assert out.dtype == np.float32 and out.flags.c_contiguous
     np.testing.assert_array_equal(out, x)
-
-
-# --------------------------------------------------------------------------------------
-# benchmark smoke test (so the script cannot rot)
-# --------------------------------------------------------------------------------------
-def write_embeddings_dir(directory: Path, rng, n_train=800, n_test=300, d=16, n_ood=120):
-    X, y, means, A = clustered(rng, n_train + n_test, d=d, n_classes=10, spread=1.0)
-    directory.mkdir(parents=True, exist_ok=True)
-    np.save(directory / "cifar10_train.npy", X[:n_train])
-    np.save(directory / "cifar10_train_labels.npy", y[:n_train].astype(np.int64))
-    np.save(directory / "cifar10_test.npy", X[n_train:])
-    np.save(directory / "cifar10_test_labels.npy", y[n_train:].astype(np.int64))
-    shifted = rng.standard_normal((n_ood, d)) * 3 + 4
-    np.save(directory / "ood_shifted.npy", shifted.astype(np.float32))
-    np.save(directory / "ood_near.npy", (X[:n_ood] * 1.5).astype(np.float32))
-    (directory / "meta.json").write_text(json.dumps({"synthetic": True}))
-
-
-def test_benchmark_smoke(tmp_path, rng):
-    spec = importlib.util.spec_from_file_location(
-        "retrieval_cifar10", REPO / "benchmarks" / "retrieval_cifar10.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    emb = tmp_path / "emb"
-    write_embeddings_dir(emb, rng)
-    out = tmp_path / "results" / "retrieval.json"
-    bench.main(["--embeddings", str(emb), "--out", str(out), "--seed", "3",
-                "--n-null-queries", "300", "--timing-queries", "100"])  # fmt: skip
-    result = json.loads(out.read_text())
-    assert {"config", "seed", "environment", "metrics"} <= set(result)
-    assert {"git", "versions", "machine"} <= set(result["environment"])
-    m = result["metrics"]
-    assert m["whitened"]["retrieval"]["recall_at_1"] > 0.5
-    assert set(m["whitened"]["false_match"]) == {
-        "analytic/sidak", "empirical/sidak", "empirical/evt"
-    }
-    assert m["whitened"]["abstention"]["shifted"]["empirical"] > 0.9
-    assert m["throughput"]["numpy_matmul_argpartition_raw"] > 0
-    assert "ivf_recall_at_10_vs_exact" in m["throughput"]
-    md = out.with_suffix(".md").read_text()
-    assert "| whitened cosine |" in md and "Throughput" in md

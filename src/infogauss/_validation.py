@@ -74,6 +74,103 @@ def reject_device_tensor(X: Any, name: str = "X") -> None:
             "infogauss's Gaussian estimators take CPU arrays: move it first "
             "(e.g. `x.detach().cpu().numpy()`; `infogauss.contrastive.embed` returns such arrays)"
         )
+    dtype = getattr(X, "dtype", None)
+    if type(X).__module__.split(".")[0] == "torch" and str(dtype) in _TORCH_NOT_NUMPY:
+        raise TypeError(
+            f"`{name}` is a torch tensor of dtype {dtype}, which numpy cannot hold: convert it "
+            "first, e.g. `x.float().numpy()` (exact for bfloat16 and float16)"
+        )
+
+
+# torch dtypes without a numpy equivalent (np.asarray of such a tensor fails)
+_TORCH_NOT_NUMPY = ("torch.bfloat16", "torch.float8_e4m3fn", "torch.float8_e5m2",
+                    "torch.float8_e4m3fnuz", "torch.float8_e5m2fnuz")  # fmt: skip
+
+
+def too_few_rows(name: str, n: int, minimum: int) -> ValueError:
+    """The one wording of "too few samples" (keeps scikit-learn's "N sample(s)" phrase)."""
+    return ValueError(
+        f"`{name}` has {n} sample(s) (rows), but a minimum of {minimum} is required"
+    )
+
+
+def check_matrix_like(X: Any, name: str = "X", *, min_samples: int = 1) -> None:
+    """Refuse input that cannot be a 2-D numeric matrix, with a message naming ``name``.
+
+    Run by the estimators at their public boundary before scikit-learn's ``validate_data``
+    (whose own messages name neither the argument nor the fix): device tensors, lazy dask
+    arrays and ragged rows (:func:`reject_device_tensor`); ``None``, strings and dicts
+    (TypeError); complex data (ValueError, "Complex data not supported"), strings and objects
+    that are not numbers (TypeError); not 2-D, no columns, fewer than ``min_samples`` rows
+    (ValueError). Sparse input is left to ``validate_data`` (its message names ``X`` and the
+    fix). Numeric arrays and data frames are only inspected (dtype and shape); object arrays,
+    non-numeric data-frame columns and plain lists are converted once to check them.
+    """
+    reject_device_tensor(X, name)
+    if type(X).__module__.startswith("scipy.sparse"):
+        return
+    if X is None or isinstance(X, (str, bytes, dict)) or np.isscalar(X):
+        raise TypeError(
+            f"`{name}` must be a 2-D array of shape (n_samples, n_features), got "
+            f"{type(X).__name__}" + (f" {X!r}" if isinstance(X, numbers.Number) else "")
+        )
+    frame_dtypes = getattr(X, "dtypes", None)
+    if hasattr(frame_dtypes, "items") and getattr(X, "ndim", None) == 2:  # a data frame
+        for column, dt in frame_dtypes.items():
+            if getattr(dt, "kind", "O") not in "biuf":
+                check_numbers(np.asarray(X[column]), f"{name}[{column!r}]")
+        arr_dtype, shape = None, tuple(X.shape)
+    elif hasattr(X, "dtype") and hasattr(X, "shape"):
+        arr_dtype, shape = X.dtype, tuple(X.shape)
+    else:
+        try:
+            arr = np.asarray(X)
+        except (ValueError, TypeError):  # validate_data says what is wrong
+            return
+        arr_dtype, shape = arr.dtype, arr.shape
+    if isinstance(arr_dtype, np.dtype):
+        if arr_dtype.kind == "c":
+            raise ValueError(
+                f"`{name}` must be real-valued, got complex dtype {arr_dtype} (Complex data not "
+                f"supported): pass {name}.real or np.abs({name})"
+            )
+        if arr_dtype.kind in "OUSVMm":
+            check_numbers(X if isinstance(X, np.ndarray) else np.asarray(X), name)
+    if len(shape) != 2:
+        got = "a scalar" if not shape else f"an array of shape {shape}"
+        raise ValueError(
+            f"`{name}` must be a 2-D array of shape (n_samples, n_features), got {got}"
+            + (
+                ". Reshape your data: x.reshape(1, -1) for a single sample, x.reshape(-1, 1) "
+                "for a single feature"
+                if len(shape) == 1
+                else ""
+            )
+        )
+    if shape[1] == 0:
+        raise ValueError(
+            f"`{name}` has no features (columns): found 0 feature(s) (shape={shape}) while a "
+            "minimum of 1 is required."
+        )
+    if shape[0] < min_samples:
+        raise too_few_rows(name, shape[0], min_samples)
+
+
+def check_numbers(arr: np.ndarray, name: str) -> None:
+    """Refuse string, bytes, date and object arrays that do not convert to float."""
+    if arr.dtype.kind in "biufc":
+        return
+    if arr.dtype.kind in "USVMm":
+        raise TypeError(
+            f"`{name}` must hold numbers (a numeric dtype), got dtype {arr.dtype}; encode or "
+            "convert it first"
+        )
+    try:
+        np.asarray(arr, dtype=np.float64)
+    except TypeError as exc:  # e.g. a dict inside: "float() argument must be a string or a ..."
+        raise TypeError(f"`{name}` must hold numbers, but an element is not one ({exc})") from None
+    except ValueError as exc:  # e.g. a string inside: "could not convert string to float: 'a'"
+        raise TypeError(f"`{name}` must hold numbers, but an element is not one ({exc})") from None
 
 
 def check_float_array(

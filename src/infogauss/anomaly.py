@@ -20,11 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import calibration, persistence
 from ._validation import (
+    all_finite,
     atomic_fit,
     check_calibration_params,
+    check_matrix_like,
     check_probability,
     is_plain_float_matrix,
-    reject_device_tensor,
+    nonfinite_error,
 )
 from .model import GaussianModel
 
@@ -134,8 +136,11 @@ class GaussianLikelihoodDetector(BaseDetector):
                 f"`statistic` must be one of {ANOMALY_STATISTICS}, got {self.statistic!r}"
             )
         check_calibration_params(self.calibration, self.calibration_size)
-        reject_device_tensor(X, "X")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        check_matrix_like(X, "X", min_samples=2)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                          ensure_all_finite=False)  # fmt: skip
+        if not all_finite(X):
+            raise nonfinite_error("X", int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0]))
         self._set_n_classes(y)
         rng = check_random_state(self.random_state)
         if self.calibration is None:
@@ -145,6 +150,7 @@ class GaussianLikelihoodDetector(BaseDetector):
                 X.shape[0], c, self.calibration_size, rng, what="`threshold_`"
             )
         model = GaussianModel(shrinkage=self.shrinkage, dtype=self.dtype)._fit_array(X[fit_idx])
+        model._warn_precision(X.dtype)  # large offsets, ill-conditioning
         self.model_ = model
         self.decision_scores_ = self._raw_scores(X)
         if cal_idx is None:
@@ -174,8 +180,9 @@ class GaussianLikelihoodDetector(BaseDetector):
         """
         check_is_fitted(self, "model_")
         if not is_plain_float_matrix(X, self) or X.shape[0] == 0:
-            reject_device_tensor(X, "X")
-            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+            check_matrix_like(X, "X")
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                              ensure_all_finite=False)  # non-finite rows: refused by the core
         return self._raw_scores(X)
 
     # ------------------------------------------------------------------ persistence

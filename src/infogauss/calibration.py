@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._validation import check_probability
+from ._validation import check_positive_int, check_probability
 
 __all__ = [
     "rank_pvalues",
@@ -79,11 +79,16 @@ def rank_pvalues(reference: Any, statistics: Any, *, larger_is_extreme: bool = T
     >>> rank_pvalues([1.0, 2.0, 3.0], [0.5, 2.0, 9.0]).tolist()
     [1.0, 0.75, 0.25]
     """
-    ref = _finite_1d(reference, "reference")
-    t = np.asarray(statistics, dtype=np.float64)
+    return _rank(reference, statistics, larger_is_extreme, ("reference", "statistics"))
+
+
+def _rank(reference: Any, statistics: Any, larger_is_extreme: bool, names: tuple) -> np.ndarray:
+    """:func:`rank_pvalues`, with errors naming the caller's arguments ``names``."""
+    ref = _finite_1d(reference, names[0])
+    t = _real(statistics, names[1])
     if np.isnan(t).any():
         raise ValueError(
-            "`statistics` must not contain NaN (a NaN score has no rank; it would get p = 1, "
+            f"`{names[1]}` must not contain NaN (a NaN score has no rank; it would get p = 1, "
             "the most typical value possible); remove or impute those rows first"
         )
     ref = np.sort(ref)
@@ -122,7 +127,7 @@ def conformal_pvalues(calibration_scores: Any, scores: Any) -> np.ndarray:
     >>> conformal_pvalues([1.0, 2.0, 3.0], [0.5, 2.0, 9.0]).tolist()
     [0.25, 0.75, 1.0]
     """
-    return rank_pvalues(calibration_scores, scores, larger_is_extreme=False)
+    return _rank(calibration_scores, scores, False, ("calibration_scores", "scores"))
 
 
 def monte_carlo_resolution(n_simulations: int, *, two_sided: bool = False) -> float:
@@ -136,7 +141,7 @@ def monte_carlo_resolution(n_simulations: int, *, two_sided: bool = False) -> fl
     >>> monte_carlo_resolution(99), monte_carlo_resolution(99, two_sided=True)
     (0.01, 0.02)
     """
-    floor = 1.0 / (int(n_simulations) + 1.0)
+    floor = 1.0 / (check_positive_int(n_simulations, "n_simulations", minimum=0) + 1.0)
     return min(1.0, 2.0 * floor) if two_sided else floor
 
 
@@ -341,9 +346,10 @@ def sidak(pvalues: Any, n: int) -> np.ndarray:
     >>> round(float(sidak(1e-12, 1000)) / 1e-9, 6)   # naive 1-(1-p)**n: 0.99998
     1.0
     """
+    n = check_positive_int(n, "n")
     p = np.clip(np.asarray(pvalues, dtype=np.float64), 0.0, 1.0)
     with np.errstate(divide="ignore"):
-        return 0.0 - np.expm1(int(n) * np.log1p(-p))
+        return 0.0 - np.expm1(n * np.log1p(-p))
 
 
 def holm(pvalues: Any) -> np.ndarray:
@@ -365,7 +371,16 @@ def holm(pvalues: Any) -> np.ndarray:
     >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
     [0.03, 0.06, 0.06]
     """
-    p = np.asarray(pvalues, dtype=np.float64).ravel()
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim > 1:
+        raise ValueError(f"`pvalues` must be a 1-D array of shape (m,), got shape {p.shape}")
+    p = p.ravel()
+    if np.any((p < 0) | (p > 1)):
+        bad = int(np.flatnonzero((p < 0) | (p > 1))[0])
+        raise ValueError(
+            f"`pvalues` must lie in [0, 1] (NaN marks a check that did not run), got {p[bad]} "
+            f"at index {bad}"
+        )
     out = np.full(p.shape, np.nan)
     ok = np.flatnonzero(~np.isnan(p))
     m = ok.size
@@ -401,9 +416,14 @@ def binomial_interval(k: int, n: int, *, level: float = 0.95, method: str = "exa
     >>> [round(v, 4) for v in binomial_interval(5, 100)]
     [0.0164, 0.1128]
     """
-    k, n = int(k), int(n)
-    if not 0 <= k <= n:
-        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    k = check_positive_int(k, "k", minimum=0)
+    n = check_positive_int(n, "n", minimum=0)
+    if k > n:
+        raise ValueError(
+            f"`k` must be at most `n` (need 0 <= k <= n: k successes of n trials), got k={k}, "
+            f"n={n}"
+        )
+    check_probability(level, "level")
     if n == 0:
         return [0.0, 1.0]
     if method == "exact":
@@ -430,12 +450,28 @@ def binomial_band(p0: float, n: int, *, level: float = 0.95) -> list[float]:
     >>> binomial_band(0.05, 1000)
     [0.037, 0.064]
     """
+    check_probability(p0, "p0", open_left=False, open_right=False)
+    check_probability(level, "level")
+    n = check_positive_int(n, "n")
     tail = (1.0 - level) / 2.0
     return [float(stats.binom.ppf(tail, n, p0)) / n, float(stats.binom.ppf(1.0 - tail, n, p0)) / n]
 
 
+def _real(x: Any, name: str) -> np.ndarray:
+    """``x`` as a float64 array; complex, string and other non-numbers refused (TypeError)."""
+    raw = np.asarray(x)
+    if raw.dtype.kind == "c":
+        raise TypeError(f"`{name}` must be real-valued, got complex dtype {raw.dtype}")
+    if raw.dtype.kind not in "biufO":
+        raise TypeError(f"`{name}` must hold numbers, got dtype {raw.dtype}")
+    try:
+        return raw.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must hold numbers, got dtype {raw.dtype} ({exc})") from None
+
+
 def _finite_1d(x: Any, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64).ravel()
+    a = _real(x, name).ravel()
     if a.size == 0:
         raise ValueError(f"`{name}` must hold at least one value, got none")
     if not np.isfinite(a).all():

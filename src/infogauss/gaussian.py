@@ -33,6 +33,7 @@ covariance is :math:`(1-s)\,S/n + s\,\mu I` with :math:`\mu=\operatorname{tr}(S/
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ import numpy as np
 from scipy import linalg, stats
 from scipy.linalg import blas
 
-from ._validation import check_float_array, nonfinite_error
+from ._validation import check_float_array, check_positive_int, nonfinite_error
 
 __all__ = [
     "GaussianStats",
@@ -233,7 +234,8 @@ def stats_from_array(X: Any, *, chunk_size: int | None = None) -> GaussianStats:
         arr = X  # blocks are checked one by one (a memmap is never read whole)
     else:
         arr = check_float_array(X, "X")
-    chunk = chunk_size or default_chunk_size(arr.shape[1])
+    chunk = check_positive_int(chunk_size, "chunk_size", allow_none=True)
+    chunk = chunk or default_chunk_size(arr.shape[1])
     return stats_from_chunks(
         (arr[s] for s in iter_chunks(arr.shape[0], chunk)), name="X", blocks=False
     )
@@ -419,6 +421,10 @@ def cholesky_factor(covariance: np.ndarray, *, name: str = "covariance") -> np.n
         there are any, with the remedy (shrinkage).
     """
     cov = np.asarray(covariance, dtype=np.float64)
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
+        raise ValueError(f"`{name}` must be a non-empty square matrix, got shape {cov.shape}")
+    if not np.isfinite(cov).all():
+        raise ValueError(f"`{name}` contains NaN or infinity; it must be a finite matrix")
     try:
         L = linalg.cholesky(cov, lower=True, check_finite=True)
     except (linalg.LinAlgError, ValueError) as exc:
@@ -744,6 +750,13 @@ def _logdet_from_chol(chol: np.ndarray) -> float:
 
 def gaussian_entropy(chol: np.ndarray) -> float:
     """Differential entropy (nats) of N(μ, LLᵀ): ``½ d (1 + log 2π) + ½ log det Σ``."""
+    chol = np.asarray(chol, dtype=np.float64)
+    if chol.ndim != 2 or chol.shape[0] != chol.shape[1] or not np.all(np.diag(chol) > 0):
+        raise ValueError(
+            "`chol` must be a square lower Cholesky factor with a positive diagonal (as "
+            f"cholesky_factor returns), got shape {chol.shape}"
+            + (f" and diagonal minimum {float(np.min(np.diag(chol)))!r}" if chol.ndim == 2 else "")
+        )
     d = chol.shape[0]
     return 0.5 * d * (1.0 + _LOG_2PI) + 0.5 * _logdet_from_chol(chol)
 
@@ -873,6 +886,19 @@ def mahalanobis_pvalues(m2: Any, n_samples: int, n_features: int, method: str = 
     return distance_law(n_samples, n_features, method).sf(m2)
 
 
+def _count(value: Any, name: str) -> int:
+    """An integer >= 1 (numpy integers and 0-d integer arrays included; not bool or float)."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        v = None
+    if v is None or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be an integer >= 1, got {value!r}")
+    if v < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
+    return int(v)
+
+
 def distance_law(n_samples: int, n_features: int, method: str = "f"):
     r"""The law of a squared Mahalanobis distance under an empirical Gaussian fit (frozen scipy).
 
@@ -903,7 +929,7 @@ def distance_law(n_samples: int, n_features: int, method: str = "f"):
     """
     if method not in PVALUE_METHODS:
         raise ValueError(f"`method` must be one of {PVALUE_METHODS}, got {method!r}")
-    n, d = int(n_samples), int(n_features)
+    n, d = _count(n_samples, "n_samples"), _count(n_features, "n_features")
     if method == "chi2":
         return stats.chi2(d)
     if method == "f":

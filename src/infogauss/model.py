@@ -17,9 +17,10 @@ from . import persistence
 from ._validation import (
     PrecisionWarning,
     atomic_fit,
+    check_matrix_like,
     check_positive_int,
     is_plain_float_matrix,
-    reject_device_tensor,
+    too_few_rows,
 )
 
 __all__ = ["GaussianModel", "MODEL_FORMAT_VERSION"]
@@ -121,21 +122,15 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             # no feature names to check): validate_data would only confirm it (small-batch
             # latency); finiteness is checked on the output blocks by the core
             if X.shape[0] < min_samples:
-                raise ValueError(
-                    f"Found array with {X.shape[0]} sample(s); a minimum of {min_samples} is required"
-                )
+                raise too_few_rows("X", X.shape[0], min_samples)
             return X
-        reject_device_tensor(X, "X")
+        check_matrix_like(X, "X", min_samples=min_samples)
         if isinstance(X, np.memmap) and X.ndim == 2 and X.dtype in (np.float32, np.float64):
             # never read a memory-mapped file whole: the core streams it in blocks
             if not reset and X.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input"
-                )
-            if X.shape[0] < min_samples:
-                raise ValueError(
-                    f"Found array with {X.shape[0]} sample(s); a minimum of {min_samples} is required"
                 )
             if reset:
                 self.n_features_in_ = X.shape[1]
@@ -265,7 +260,9 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         cov, s = core.covariance_from_stats(stats, self.shrinkage)
         if not np.any(np.diag(cov) > 0):
             raise ValueError(
-                "every feature of X is constant (zero variance): a Gaussian cannot be fitted"
+                "every feature of X is constant (zero variance), so no Gaussian can be fitted to `X`: "
+                "pass data that vary (float32 cannot hold a variation below about 1e-7 of the "
+                "values' magnitude: subtract a rough centre in float64 first)"
             )
         chol = core.cholesky_factor(cov)
         self._stats = stats

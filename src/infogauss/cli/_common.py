@@ -15,7 +15,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,27 @@ def named(name: str, exc: Exception) -> Exception:
     if cls in (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError):
         return cls(message)
     return ValueError(message) if isinstance(exc, ValueError) else TypeError(message)
+
+
+@contextmanager
+def as_arguments(**names: str) -> Iterator[None]:
+    """Errors of the library calls inside name the command's arguments, not the library's.
+
+    ``as_arguments(X="EMBEDDINGS", y="--labels")``: a ValueError or TypeError whose message
+    names `` `X` `` (the library's argument) is raised again naming `` `EMBEDDINGS` `` (the
+    argument the user typed); other errors pass unchanged.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        for lib, cli in names.items():
+            message = message.replace(f"`{lib}`", f"`{cli}`").replace(f"`{lib}[", f"`{cli}[")
+        if message == str(exc):
+            raise
+        cls = type(exc) if type(exc) in (ValueError, TypeError) else (
+            ValueError if isinstance(exc, ValueError) else TypeError)
+        raise cls(message) from exc
 
 
 # ------------------------------------------------------------------ inputs

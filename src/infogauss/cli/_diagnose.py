@@ -13,7 +13,15 @@ import logging
 import sys
 from pathlib import Path
 
-from ._common import check_out, emit, fraction, non_negative_int, positive_int, read_embeddings
+from ._common import (
+    as_arguments,
+    check_out,
+    emit,
+    fraction,
+    non_negative_int,
+    positive_int,
+    read_embeddings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +60,15 @@ def run_diagnose(args: argparse.Namespace) -> int:
         from ..plotting import _mpl  # noqa: F401  (fail now, not after the work, without matplotlib)
     X = read_embeddings(args.embeddings, "EMBEDDINGS")
     base = read_embeddings(args.baseline, "--baseline") if args.baseline else None
-    report = diagnose(
-        X,
-        baseline=base,
-        max_samples=args.max_samples or None,
-        n_projections=args.n_projections,
-        heldout_fraction=args.heldout_fraction,
-        seed=args.seed,
-    )
+    with as_arguments(X="EMBEDDINGS", baseline="--baseline"):
+        report = diagnose(
+            X,
+            baseline=base,
+            max_samples=args.max_samples or None,
+            n_projections=args.n_projections,
+            heldout_fraction=args.heldout_fraction,
+            seed=args.seed,
+        )
     report.settings["input"] = str(args.embeddings)
     if args.baseline:
         report.settings["baseline_input"] = str(args.baseline)

@@ -18,7 +18,15 @@ import argparse
 import logging
 
 from .. import gaussian as core
-from ._common import check_out, embeddings_header, emit, load_estimator, positive_int, progress_on
+from ._common import (
+    as_arguments,
+    check_out,
+    embeddings_header,
+    emit,
+    load_estimator,
+    positive_int,
+    progress_on,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +81,8 @@ def run_fit(args: argparse.Namespace) -> int:
     out = check_out(args.out, [args.embeddings])
     header = embeddings_header(args.embeddings, "EMBEDDINGS")
     model = GaussianModel(shrinkage=args.shrinkage, whiten=args.whiten)
-    fit_npy(model, header.path, chunk_size=args.chunk_size, progress=progress_on(args))
+    with as_arguments(X="EMBEDDINGS"):
+        fit_npy(model, header.path, chunk_size=args.chunk_size, progress=progress_on(args))
     path = model.save(out)
     shrink = "none" if model.shrinkage_ is None else f"{model.shrinkage_:.4g}"
     logger.info("fitted %s to %d samples", type(model).__name__, model.n_samples_seen_)
@@ -119,10 +128,11 @@ def run_score(args: argparse.Namespace) -> int:
     out = check_out(args.out, [args.model, args.embeddings])
     model = load_estimator(GaussianModel, args.model, "MODEL")  # the arguments in order
     header = embeddings_header(args.embeddings, "EMBEDDINGS")
-    path = score_npy(
-        model, header.path, out, kind=args.kind, chunk_size=args.chunk_size,
-        pvalue_method=args.pvalue_method, progress=progress_on(args),
-    )  # fmt: skip
+    with as_arguments(X="EMBEDDINGS"):
+        path = score_npy(
+            model, header.path, out, kind=args.kind, chunk_size=args.chunk_size,
+            pvalue_method=args.pvalue_method, progress=progress_on(args),
+        )  # fmt: skip
     emit(
         args,
         {"outputs": {"scores": str(path)}, "kind": args.kind, "n_samples": header.n_rows},

@@ -27,6 +27,7 @@ import numpy as np
 from ..ood import OOD_METHODS, OOD_STATISTICS
 from ._common import (
     add_common_flags,
+    as_arguments,
     check_out,
     embeddings_header,
     emit,
@@ -141,7 +142,8 @@ def run_ood_fit(args: argparse.Namespace) -> int:
         calibration=None if args.calibration == "none" else args.calibration,
         calibration_size=size, shrinkage=args.shrinkage, random_state=args.seed,
     )  # fmt: skip
-    det.fit(np.asarray(X), y)
+    with as_arguments(X="EMBEDDINGS", y="--labels"):
+        det.fit(np.asarray(X), y)
     path = det.save(out) or out
     n_cal = int(getattr(det, "n_calibration_", 0) or 0) if args.calibration == "split" else 0
     held = (f"{n_cal} held out to calibrate at contamination {args.contamination:g}" if n_cal
@@ -191,12 +193,13 @@ def run_ood_score(args: argparse.Namespace) -> int:
     with progress(total=header.n_rows, enabled=progress_on(args), desc="scoring",
                   unit="rows") as bar:  # fmt: skip
         for block in iter_npy_chunks(header, args.chunk_size):
-            if args.kind == "score":
-                blocks.append(det.score_samples(block))
-            elif args.kind == "pvalue":
-                blocks.append(det.pvalues(block))
-            else:
-                blocks.append(det.predict(block, alpha=args.alpha))
+            with as_arguments(X="EMBEDDINGS", alpha="--alpha"):
+                if args.kind == "score":
+                    blocks.append(det.score_samples(block))
+                elif args.kind == "pvalue":
+                    blocks.append(det.pvalues(block))
+                else:
+                    blocks.append(det.predict(block, alpha=args.alpha))
             bar.update(block.shape[0])
     values = np.concatenate(blocks)
     path = _io.save_npy(out, values, name="--out", inputs=inputs)

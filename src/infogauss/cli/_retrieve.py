@@ -29,6 +29,7 @@ import numpy as np
 
 from ._common import (
     add_common_flags,
+    as_arguments,
     check_out,
     embeddings_header,
     emit,
@@ -113,7 +114,8 @@ def run_retrieve_fit(args: argparse.Namespace) -> int:
         index=args.index, null=args.null, correction=_none(args.correction), alpha=args.alpha,
         ood_alpha=args.ood_alpha, n_null_queries=args.n_null_queries, seed=args.seed,
     )  # fmt: skip
-    r.fit(np.asarray(X), y)
+    with as_arguments(database_embeddings="DATABASE", labels="--labels"):
+        r.fit(np.asarray(X), y)
     path = r.save(out) or out
     emit(
         args,
@@ -151,7 +153,8 @@ def run_retrieve_search(args: argparse.Namespace) -> int:
     with progress(total=header.n_rows, enabled=progress_on(args), desc="searching",
                   unit="queries") as bar:  # fmt: skip
         for block in iter_npy_chunks(header, args.chunk_size):
-            res = r.search(block, k=args.k)
+            with as_arguments(queries="QUERIES"):
+                res = r.search(block, k=args.k)
             for f in _RESULT_FIELDS:
                 value = getattr(res, f)
                 if value is not None:

@@ -98,11 +98,28 @@ def read_dataset(
     fmt = detect_format(p, split) if format == "auto" else format
     if fmt == "arrays":
         if p.suffix == ".npy":
-            x = np.load(p, allow_pickle=False)
+            try:
+                x = np.load(p, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:  # corrupt, truncated, or a pickle
+                raise ValueError(
+                    f"`{name}` {str(p)!r} is not a readable .npy file of numbers (truncated, "
+                    f"corrupt, or holding pickled objects, which are never loaded): "
+                    f"{type(exc).__name__}"
+                ) from None
             if x.ndim == 0:
                 raise ValueError(f"`{name}` must hold an array of rows, got a 0-d array in {str(p)!r}")
+            if x.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"`{name}` must hold numbers (uint8 images or float vectors), got dtype "
+                    f"{x.dtype} in {str(p)!r}"
+                )
             if x.dtype != np.uint8:
-                return np.ascontiguousarray(x, dtype=np.float32), np.full(len(x), -1, np.int64)
+                with np.errstate(over="ignore"):
+                    out = np.ascontiguousarray(x, dtype=np.float32)
+                if x.dtype.kind == "f" and x.dtype != np.float32 and not np.isfinite(out).all() \
+                        and np.isfinite(x).all():
+                    raise ValueError(f"`{name}` {str(p)!r} has values too large for float32")
+                return out, np.full(len(x), -1, np.int64)
         d = formats.load_arrays(p)
     elif fmt == "cifar10":
         d = formats.load_cifar10(p, split)

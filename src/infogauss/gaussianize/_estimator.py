@@ -18,7 +18,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import persistence
-from .._validation import all_finite, atomic_fit, check_positive_int, reject_device_tensor
+from .._validation import all_finite, atomic_fit, check_matrix_like, check_positive_int
 from ..gaussian import default_chunk_size, iter_chunks
 from . import _persist
 from . import _power as pw
@@ -92,7 +92,7 @@ class Gaussianizer(TransformerMixin, BaseEstimator):
         Power-type methods: where a Box–Cox column sends an exact zero (before the
         standardisation): the fitted latent Gaussian's mean below the censoring point
         ``−1/λ``; NaN for other columns and where λ <= 0 (zero outside the domain).
-    quantiles_ : ndarray of shape (n_rounds, n_quantiles_, n_live)
+    quantiles_ : ndarray of shape (n_rounds, ``n_quantiles_``, n_live)
         Quantile methods: the fitted quantiles of the live columns, per round (1 for
         ``"quantile"``).
     tails_ : ndarray of shape (n_rounds, 2, n_live)
@@ -184,7 +184,7 @@ class Gaussianizer(TransformerMixin, BaseEstimator):
             raise TypeError(f"`standardize` must be True or False, got {self.standardize!r}")
 
     def _validate_X(self, X: Any, *, reset: bool, min_samples: int = 1) -> np.ndarray:
-        reject_device_tensor(X, "X")
+        check_matrix_like(X, "X", min_samples=min_samples)
         X = validate_data(
             self,
             X,
@@ -323,6 +323,7 @@ class Gaussianizer(TransformerMixin, BaseEstimator):
         for key in _FITTED:
             self.__dict__.pop(key, None)
         d, m = S.shape[1], S.shape[0]
+        _check_scale(S)
         dead = self._dead_columns(S.std(axis=0), np.abs(S).max(axis=0))
         live = ~dead
         if self.method in POWER_METHODS:
@@ -526,7 +527,7 @@ class Gaussianizer(TransformerMixin, BaseEstimator):
             :meth:`transform`).
         """
         check_is_fitted(self, "transforms_")
-        reject_device_tensor(X, "X")
+        check_matrix_like(X, "X")
         X = check_array(X, dtype=[np.float64, np.float32])
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -588,9 +589,33 @@ class Gaussianizer(TransformerMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- streaming helpers
+def _check_scale(X: np.ndarray) -> None:
+    """Refuse columns whose spread cannot be squared in float64 (their standard deviation,
+    and every fitted map and standardisation built on it, would be inf or 0): the wording of
+    :func:`infogauss.gaussian.stats_from_array`."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        dev = X - X.mean(axis=0)
+        sq = np.einsum("ij,ij->j", dev, dev)
+    if not np.isfinite(sq).all():
+        j = int(np.flatnonzero(~np.isfinite(sq))[0])
+        raise ValueError(
+            f"`X` has values too large to square in float64 (column {j}: largest |x| "
+            f"{float(np.max(np.abs(X[:, j]))):.3g}); rescale X first, e.g. X / X.std()"
+        )
+    underflow = (sq == 0) & np.any(dev != 0, axis=0)
+    if underflow.any():
+        j = int(np.flatnonzero(underflow)[0])
+        raise ValueError(
+            f"`X` varies on a scale too small to square in float64 (column {j}: largest "
+            f"deviation {float(np.max(np.abs(dev[:, j]))):.3g}, whose square underflows to 0); "
+            "rescale X first, e.g. X / X.std()"
+        )
+
+
 def _moments_of(X: np.ndarray, p: float) -> dict[str, Any]:
     """Per-column count, max |x|, mean and centred sum of squares of ``x`` and ``t(x)``."""
     X = np.asarray(X, dtype=np.float64)
+    _check_scale(X)
     T = pw.signed_power(X, float(p))
     raw_mean, mean = X.mean(axis=0), T.mean(axis=0)
     return {

@@ -71,7 +71,8 @@ LAMBDA_MAX = 5.0
 #: Smallest Box–Cox λ for a column that contains (or may meet) exact zeros: ``b(0) = −1/λ``.
 LAMBDA_MIN_ZERO = 0.01
 _XATOL = 1e-9  # λ tolerance of the bounded Brent search
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
+_SQRT_2 = math.sqrt(2.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -194,8 +195,10 @@ def _censored_normal_fit(n_pos: int, d2: float, c: float, n0: int) -> tuple[floa
 
 
 def _mills(a: float) -> float:
-    """``φ(a)/Φ(a)`` (computed in logs, so it stays finite far in the lower tail)."""
-    return math.exp(-0.5 * a * a - _LOG_SQRT_2PI - float(special.log_ndtr(a)))
+    """``φ(a)/Φ(a)``, as ``2 / (√(2π) erfcx(−a/√2))``: no ``exp`` of a difference of large
+    logs, so it keeps full precision (and stays finite) however far in the lower tail ``a``
+    lies (the difference-of-logs form overflowed, and lost digits from ``|a|`` ≈ 1e3 on)."""
+    return 2.0 / (_SQRT_2PI * float(special.erfcx(-a / _SQRT_2)))
 
 
 def _box_cox_profile(lam: float, xt: np.ndarray, n0: int) -> tuple[float, float, float]:
@@ -258,8 +261,10 @@ def fit_box_cox(x: np.ndarray, *, lambda_min: float = -LAMBDA_MAX) -> tuple[floa
 
 def zero_value(lam: float, mu: float, sigma: float) -> float:
     """``E[b | b ≤ −1/λ]`` for ``b ~ N(μ, σ²)``: the conditional mean of a censored zero."""
-    a = (-1.0 / lam - mu) / sigma
-    return mu - sigma * _mills(a)
+    c = -1.0 / lam
+    a = (c - mu) / sigma
+    # E[b | b <= c] < c; far in the tail the difference is below rounding: keep it at c
+    return min(mu - sigma * _mills(a), c)
 
 
 # --------------------------------------------------------------------------------------

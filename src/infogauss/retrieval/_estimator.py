@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import calibration, persistence
 from .. import gaussian as core
-from .._validation import check_positive_int, check_probability
+from .._validation import check_matrix_like, check_positive_int, check_probability
 from ..metrics import brier_score, expected_calibration_error
 from ..model import GaussianModel
 from . import _index, _persist
@@ -220,6 +220,7 @@ class CalibratedRetriever(BaseEstimator):
     def _validate(self, X: Any, name: str, *, reset: bool, min_rows: int = 1) -> np.ndarray:
         """The one conversion: refuse ambiguous input, ``validate_data``, float32."""
         arr = refuse_ambiguous(X, name)
+        check_matrix_like(arr, name, min_samples=min_rows)  # row and column counts, named
         arr = validate_data(
             self,
             X if hasattr(X, "columns") else arr,  # a DataFrame keeps its column names
@@ -359,7 +360,7 @@ class CalibratedRetriever(BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, dim_), float32
+        ndarray of shape (n_samples, ``dim_``), float32
         """
         return self._unit_embed(self._check_queries(X, "X"), "X")
 

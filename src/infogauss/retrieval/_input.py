@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils import check_array
 
-from .._validation import all_finite, reject_device_tensor
+from .._validation import all_finite, check_numbers, reject_device_tensor
 
 __all__ = ["as_float32_rows"]
 
@@ -51,6 +51,12 @@ def refuse_ambiguous(X: Any, name: str) -> Any:
         ) from exc
     if arr.dtype.kind in "USV":
         raise TypeError(f"`{name}` must hold numbers (a numeric dtype), got dtype {arr.dtype}")
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"`{name}` must be real-valued, got complex dtype {arr.dtype} (Complex data not "
+            f"supported): pass {name}.real or np.abs({name})"
+        )
+    check_numbers(arr, name)  # an object array: every element must be a number
     if arr.ndim != 2:
         raise ValueError(
             f"`{name}` must be a 2-D array of shape (n_samples, n_features), got an array of "
@@ -68,6 +74,11 @@ def to_float32(arr: np.ndarray, name: str) -> np.ndarray:
     if arr.dtype != np.float32 and not all_finite(out):
         raise ValueError(
             f"`{name}` has values too large for float32 (faiss works in float32); rescale it"
+        )
+    if arr.dtype != np.float32 and np.count_nonzero(out) != np.count_nonzero(arr):
+        raise ValueError(
+            f"`{name}` has nonzero values too small for float32 (they underflow to 0; faiss "
+            "works in float32); rescale it, e.g. X / np.abs(X).max()"
         )
     return out
 

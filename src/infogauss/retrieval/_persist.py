@@ -144,7 +144,9 @@ def from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
             )
     except err:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise err(path, f"is missing the array or metadata entry {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
         raise err(path, str(exc) if isinstance(exc, ValueError) else repr(exc)) from exc
     if (null_meta["kind"] == "empirical") != (r.null == "empirical"):
         raise err(path, f"its null ({null_meta['kind']}) does not match null={r.null!r}")
