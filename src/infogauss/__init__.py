@@ -8,15 +8,21 @@ dependencies live in their own modules and say which extra to install when it is
 
 from __future__ import annotations
 
-from ._version import __version__
-
 from . import calibration, datasets, gaussian, persistence, streaming
 from ._validation import PrecisionWarning
+from ._version import __version__
 from .diagnostics import GaussianityReport, diagnose
 from .gaussian import GaussianStats
 from .gaussianize import Gaussianizer
 from .model import GaussianModel
-from .ood import MahalanobisOOD, conformal_pvalues
+from .ood import (
+    EnsembleOOD,
+    GaussianMixtureOOD,
+    LocalGaussianOOD,
+    MahalanobisOOD,
+    NormAwareOOD,
+    conformal_pvalues,
+)
 from .persistence import load
 
 __all__ = [
@@ -32,6 +38,10 @@ __all__ = [
     "GaussianityReport",
     "diagnose",
     "MahalanobisOOD",
+    "LocalGaussianOOD",
+    "GaussianMixtureOOD",
+    "EnsembleOOD",
+    "NormAwareOOD",
     "conformal_pvalues",
     "load",
     "PrecisionWarning",

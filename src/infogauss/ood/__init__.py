@@ -26,9 +26,22 @@ distribution. ``calibrate(X_heldout)`` recalibrates on an external set;
 The squared distances to many means sharing one Cholesky factor are computed by
 :func:`mahalanobis_sq_to_means` (one triangular solve per block of rows, whatever the number
 of means).
+
+Beside it, with the same protocol (``contamination``, split-conformal ``fit``, ``calibrate``,
+``pvalues``, ``predict``, ``save``/``load``):
+
+* :class:`LocalGaussianOOD` — a shrunk Gaussian of each query's k nearest reference rows
+  (local whitening, optional PPCA truncation; exact numpy or faiss search);
+* :class:`GaussianMixtureOOD` — a mixture of shrunk Gaussians on k-means components;
+* :class:`EnsembleOOD` — detectors on several views of the same rows (layers, backbone and
+  head), their conformal p-values combined (Fisher, Cauchy, minimum) and calibrated again;
+* :class:`NormAwareOOD` — the Mahalanobis distance of the directions plus the standardised
+  squared deviation of the log-norm (the norm as one more coordinate).
 """
 
 from __future__ import annotations
+
+from ._combine import COMBINE_METHODS, combine_pvalues
 
 # the laws live in the core and in infogauss.calibration; re-exported here (public paths)
 from ._detector import (
@@ -40,9 +53,23 @@ from ._detector import (
     mahalanobis_sq_to_means,
     min_calibration_size,
 )
+from ._ensemble import EnsembleOOD
+from ._local import METRICS, SEARCHES, LocalGaussianOOD, local_mahalanobis_sq
+from ._mixture import MIXTURE_SCORES, GaussianMixtureOOD
+from ._norm import NormAwareOOD
 
 __all__ = [
     "MahalanobisOOD",
+    "LocalGaussianOOD",
+    "GaussianMixtureOOD",
+    "EnsembleOOD",
+    "NormAwareOOD",
+    "local_mahalanobis_sq",
+    "combine_pvalues",
+    "COMBINE_METHODS",
+    "METRICS",
+    "MIXTURE_SCORES",
+    "SEARCHES",
     "CALIBRATIONS",
     "OOD_METHODS",
     "OOD_STATISTICS",

@@ -20,11 +20,12 @@ from .._validation import (
     all_finite,
     atomic_fit,
     check_calibration_params,
+    check_matrix_like,
     check_positive_int,
     check_probability,
     is_plain_float_matrix,
     nonfinite_error,
-    reject_device_tensor,
+    too_few_rows,
 )
 from ..model import GaussianModel
 from . import _persist
@@ -229,8 +230,11 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         self
         """
         self._validate_params_()
-        reject_device_tensor(X, "X")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        check_matrix_like(X, "X", min_samples=2)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                          ensure_all_finite=False)  # fmt: skip
+        if not all_finite(X):
+            raise nonfinite_error("X", int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0]))
         n = X.shape[0]
         use_labels = self.method == "class" or (self.method == "relative" and y is not None)
         codes = classes_ = None
@@ -253,6 +257,7 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
         state = self._fit_state(Xf, cf, classes_)
         if gaussianizer is not None:
             state["gaussianizer_"] = gaussianizer
+        state["model_"]._warn_precision(Xf.dtype)  # large offsets, ill-conditioning
         state["n_samples_seen_"] = int(Xf.shape[0])
         d = X.shape[1]
         state["law_"] = "f" if Xf.shape[0] > d + 4 else "chi2"
@@ -425,10 +430,11 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             check_is_fitted(self, "model_")
         if is_plain_float_matrix(X, self):
             if X.shape[0] == 0:
-                raise ValueError("Found array with 0 sample(s); a minimum of 1 is required")
+                raise too_few_rows("X", 0, 1)
         else:
-            reject_device_tensor(X, "X")
-            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+            check_matrix_like(X, "X")
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                              ensure_all_finite=False)  # fmt: skip
         g = self.__dict__.get("gaussianizer_")
         if g is None:
             return X  # non-finite rows are refused by the core on the output blocks
