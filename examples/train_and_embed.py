@@ -9,7 +9,7 @@ On scikit-learn's handwritten digits (8x8 images as 64 features in [0, 1]):
 4. ``GaussianModel().fit`` on the training embeddings, scoring held-out embeddings.
 
 A few epochs on 1,200 images are enough to see the API, not to train a good encoder; the
-demo (``python -m infogauss.demo``) and ``benchmarks/`` train for longer.
+demo (``python -m infogauss.demo``) and ``infogauss bench train`` train for longer.
 
 Run::
 

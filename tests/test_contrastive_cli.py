@@ -149,3 +149,50 @@ def test_embed_output_is_a_deprecated_alias_of_out(tmp_path, capsys):
     assert main(["embed", "--config", str(toml), "--checkpoint", str(run), "--data", str(data)]) == 0
     assert "`output (--config key)` is deprecated" in capsys.readouterr().err
     assert (tmp_path / "t.npy").exists() and (tmp_path / "t.labels.npy").exists()
+
+
+def test_embed_into_an_embedding_set(tmp_path, capsys):
+    """`embed --set DIR --part train|test|ood:NAME` builds the directory the benchmarks read."""
+    from infogauss.datasets import read_embedding_set
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "x.npy"  # vectors: unlabelled (-1)
+    np.save(data, rng.standard_normal((40, 6)).astype(np.float32))
+    ood = tmp_path / "o.npy"
+    np.save(ood, rng.standard_normal((12, 6)).astype(np.float32) + 3)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--encoder", "mlp",
+                 "--epochs", "1", "--batch-size", "16", "--hidden-dim", "8", "--out-dim", "4",
+                 "--no-progress", "--precision", "fp32"]) == 0
+    emb = tmp_path / "set"
+    base = ["embed", "--checkpoint", str(run), "--no-progress", "--set", str(emb)]
+    assert main([*base, "--data", str(data), "--part", "train"]) == 0
+    assert main([*base, "--data", str(data), "--split", "test"]) == 0  # --part from --split
+    capsys.readouterr()
+    assert main([*base, "--data", str(ood), "--part", "ood:shifted", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["part"] == "ood:shifted" and payload["shape"] == [12, 4]
+    assert payload["outputs"] == {"embeddings": str(emb / "ood_shifted.npy"),
+                                  "meta": str(emb / "meta.json")}
+    s = read_embedding_set(emb)
+    assert s.train.shape == (40, 4) and s.test.shape == (40, 4) and sorted(s.ood) == ["shifted"]
+    np.testing.assert_array_equal(s.train_labels, np.full(40, -1))
+    assert s.meta["parts"]["train"]["checkpoint"] == str(run) and s.meta["prefix"] == "cifar10"
+    # the same embeddings as --out Z.npy
+    assert main(["embed", "--checkpoint", str(run), "--data", str(data), "--no-progress",
+                 "--out", str(tmp_path / "z.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), s.test)
+    capsys.readouterr()
+    # usage errors: one line, exit 2
+    for argv, message in (
+        ([*base, "--data", str(data), "--out", str(tmp_path / "z2.npy")], "`--out` and `--set`"),
+        ([*base, "--data", str(data), "--part", "valid"], "`--part`"),
+        ([*base, "--data", str(data), "--prefix", "digits"], "set's own 'cifar10'"),
+        (["embed", "--checkpoint", str(run), "--data", str(data), "--part", "train"],
+         "`--part` must come with `--set DIR`"),
+        ([*base, "--data", str(emb / "ood_shifted.npy"), "--part", "ood:shifted"],
+         "must not be an input file"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err

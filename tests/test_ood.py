@@ -1,12 +1,9 @@
-"""MahalanobisOOD against brute-force numpy references, conformal validity, bad input, and
-the CIFAR-10 OOD benchmark end to end on a small synthetic embeddings directory."""
+"""MahalanobisOOD against brute-force numpy references, conformal validity and bad input (the
+OOD benchmark's end-to-end run is in test_bench_ood_cifar10)."""
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -26,7 +23,7 @@ from infogauss.ood import (
     min_calibration_size,
 )
 
-from .conftest import REPO, correlated_gaussian
+from .conftest import correlated_gaussian
 
 ALPHAS = (0.01, 0.05, 0.1)
 
@@ -430,88 +427,6 @@ def _expected_failures(estimator) -> dict[str, str]:
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
-
-
-# --------------------------------------------------------------------------------------
-# benchmark harness (small synthetic embeddings directory)
-# --------------------------------------------------------------------------------------
-def _load_bench(name):
-    """Import a benchmark script as a module (benchmarks/ is not a package)."""
-    bench_dir = str(REPO / "benchmarks")
-    if bench_dir not in sys.path:
-        sys.path.insert(0, bench_dir)
-    return importlib.import_module(name)
-
-
-def _write_synthetic(tmp_path, rng, d=64):
-    emb = _load_bench("_embeddings")
-    X, y, means = _mixture(rng, 2000, d=d, k=10, sep=1.5)
-    Xt, yt, _ = _mixture(rng, 600, d=d, means=means)
-    far = _mixture(rng, 300, d=d, means=means + 1.0)[0]
-    near = _mixture(rng, 300, d=d, means=rng.normal(scale=1.5, size=(10, d)))[0]
-    return emb.write_embeddings(
-        tmp_path / "emb", train=X, train_labels=y, test=Xt, test_labels=yt,
-        ood={"shift": far, "other": near}, meta={"synthetic": True, "layer": "none"},
-    )
-
-
-def test_embeddings_loader(tmp_path, rng):
-    emb = _load_bench("_embeddings")
-    d = _write_synthetic(tmp_path, rng, d=8)
-    e = emb.load_embeddings(d)
-    assert e.train.dtype == np.float32 and e.train.shape == (2000, 8)
-    assert sorted(e.ood) == ["other", "shift"] and e.meta["synthetic"] is True
-    np.save(d / "ood_bad.npy", np.zeros((5, 7), np.float32))
-    with pytest.raises(ValueError, match="dimension 7"):
-        emb.load_embeddings(d)
-    (d / "ood_bad.npy").unlink()
-    (d / "cifar10_test_labels.npy").unlink()
-    with pytest.raises(FileNotFoundError, match="cifar10_test_labels.npy"):
-        emb.load_embeddings(d)
-    with pytest.raises(ValueError, match="one dimension"):
-        emb.write_embeddings(tmp_path / "x", train=np.zeros((3, 2)), train_labels=[0, 1, 0],
-                             test=np.zeros((2, 2)), test_labels=[0, 1],
-                             ood={"a": np.zeros((2, 3))})
-
-
-@pytest.mark.pyod
-@pytest.mark.faiss
-def test_benchmark_end_to_end(tmp_path, rng):
-    pytest.importorskip("pyod")
-    pytest.importorskip("faiss")
-    bench = _load_bench("ood_cifar10")
-    d = _write_synthetic(tmp_path, rng)
-    out = tmp_path / "res" / "ood.json"
-    rc = bench.main(["--embeddings", str(d), "--out", str(out), "--splits", "3",
-                     "--max-train", "1500", "--baseline-max-train", "500",
-                     "--mcd-max-train", "300", "--mcd-dims", "8", "--seed", "3"])
-    assert rc == 0
-    res = json.loads(out.read_text())
-    assert {"config", "seed", "environment", "metrics", "calibration",
-            "analytic_pvalues", "detectors", "data"} <= set(res)
-    assert {"git", "versions", "machine"} <= set(res["environment"])
-    assert {"sha", "dirty", "modified"} <= set(res["environment"]["git"])
-    assert res["data"]["n_train_used"] == 1500 and res["data"]["train_subsampled"]
-    methods = {"maha_global", "maha_global_l2", "maha_class", "maha_cluster", "maha_cluster_l2",
-               "maha_relative", "maha_typicality", "deep_knn", "pyod_ecod", "pyod_iforest",
-               "pyod_knn", "pyod_lof", "elliptic_envelope_mcd", "feature_norm"}
-    assert set(res["metrics"]["shift"]) == methods
-    assert all("error" not in v for v in res["detectors"].values())
-    assert res["detectors"]["pyod_lof"]["n_train"] == 500
-    assert res["detectors"]["deep_knn"]["backend"].startswith("faiss")
-    assert res["metrics"]["shift"]["maha_class"]["auroc"] > 0.95
-    assert res["metrics"]["other"]["maha_global"]["auroc"] > 0.95
-    assert all(res["calibration_setup"]["api_matches_array_rule"].values())
-    cal = res["calibration"]["maha_global"]
-    assert set(cal) == {"0.01", "0.05", "0.1"}
-    assert abs(cal["0.1"]["fpr_mean"] - 0.1) < 0.05
-    md = out.with_suffix(".md").read_text()
-    assert "| maha_class |" in md and "CIFAR-10 vs shift" in md
-    assert len(res["plots"]) == 2 and all((tmp_path / "res" / p).exists() for p in res["plots"])
-    # the table is regenerable from the JSON alone
-    out.with_suffix(".md").unlink()
-    assert bench.main(["--render", str(out)]) == 0
-    assert out.with_suffix(".md").read_text() == md
 
 
 def test_roc_plot(rng):

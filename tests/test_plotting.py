@@ -110,7 +110,7 @@ def test_package_exports():
     import infogauss.plotting as ip
 
     assert set(ip.__all__) == {"plot_report", "plot_norm_histogram", "plot_qq_columns",
-                               "plot_mahalanobis_qq", "plot_ood_roc"}
+                               "plot_mahalanobis_qq", "plot_ood_roc", "save_figure"}
     assert ip.plot_ood_roc is plot_ood_roc and "plot_report" in dir(ip)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ip.nope  # noqa: B018

@@ -1,13 +1,13 @@
 """``infogauss bench NAME [ARGS...]``: run a benchmark.
 
-A benchmark is looked up first as a module of the installed package,
-``infogauss.bench.<name>`` (its ``main(argv) -> int``), then as the script
-``benchmarks/<name>.py`` of a source checkout (run as ``__main__``). Benchmarks write their
-results (JSON) themselves; ``ARGS`` go to the benchmark unchanged. With ``--json`` (given
-before ``NAME``) the benchmark's own stdout goes to stderr and stdout holds one object with
-its name, what ran and its exit status. Aliases: ``ood`` → ``ood_cifar10``, ``retrieval`` →
-``retrieval_cifar10``, ``table1`` → ``paper_table1``, ``speed`` → ``scoring_speed``, ``train`` →
-``train_cifar10``, ``throughput`` → ``train_throughput``.
+A benchmark is a module of the installed package, ``infogauss.bench.<name>`` (its
+``main(argv) -> int``; ``NAME`` may be one of :data:`infogauss.bench.ALIASES`: ``ood``,
+``retrieval``, ``table1``, ``speed``, ``train``, ``throughput``, ``scale``, ``latency``,
+``calibration``, ``sets``, ``report``), so it runs from an installed wheel. A name that is no
+module of the package is looked up as a script ``benchmarks/<name>.py`` of the source
+checkout (run as ``__main__``). Benchmarks write their results (JSON) themselves; ``ARGS`` go
+to the benchmark unchanged. With ``--json`` (given before ``NAME``) the benchmark's own stdout
+goes to stderr and stdout holds one object with its name, what ran and its exit status.
 """
 
 from __future__ import annotations
@@ -21,17 +21,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..bench import ALIASES
 from ._common import emit
 
-ALIASES = {
-    "ood": "ood_cifar10",
-    "retrieval": "retrieval_cifar10",
-    "table1": "paper_table1",
-    "speed": "scoring_speed",
-    "train": "train_cifar10",
-    "throughput": "train_throughput",
-    "scale": "scale",
-}
 PACKAGE = "infogauss.bench"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
@@ -82,15 +74,14 @@ def _exit_status(exc: SystemExit) -> int:
 
 
 def _run_script(script: Path, argv: list[str]) -> int:
-    old_argv, old_path = sys.argv, list(sys.path)
+    old_argv = sys.argv
     sys.argv = [str(script), *argv]
-    sys.path.insert(0, str(script.parent))  # the scripts import their helpers (_env, ...)
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
         return _exit_status(exc)
     finally:
-        sys.argv, sys.path[:] = old_argv, old_path
+        sys.argv = old_argv
     return 0
 
 
@@ -108,16 +99,20 @@ def run_bench(args: argparse.Namespace) -> int:
     main = _package_main(name) if _NAME.match(name) else None
     script = benchmarks_dir() / f"{name}.py"
     if main is None and not script.is_file():
-        have = ", ".join(available()) or "none (benchmarks/ ships with the source checkout only)"
+        have = ", ".join(available()) or "none"
         raise ValueError(f"`NAME` must be a benchmark, got {args.name!r}; available: {have}")
     target = f"{PACKAGE}.{name}" if main is not None else str(script)
     quiet = bool(getattr(args, "json", None))
     with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
         if main is not None:
+            old_argv = sys.argv
+            sys.argv = [f"infogauss bench {args.name}", *argv]  # argparse's prog in --help
             try:
                 status = int(main(argv) or 0)
             except SystemExit as exc:
                 status = _exit_status(exc)
+            finally:
+                sys.argv = old_argv
         else:
             status = _run_script(script, argv)
     if quiet:

@@ -8,9 +8,13 @@ without it.
 encoder's state_dict), ``config.json`` and ``log.json`` and, with ``--embed``, the embedding
 set ``embeddings.npy`` + ``embeddings.labels.npy`` of the training data.
 
-``embed --checkpoint RUN --data D --out Z.npy`` writes the embedding set ``Z.npy`` (float32,
+``embed --checkpoint RUN --data D --out Z.npy`` writes the embeddings ``Z.npy`` (float32,
 (n, d)) + ``Z.labels.npy`` (int64, (n,), -1 for unlabelled data). ``--output`` is a deprecated
-alias of ``--out`` (also as a TOML key).
+alias of ``--out`` (also as a TOML key). ``embed ... --set DIR --part train|test|ood:NAME``
+writes them instead as one part of the embedding-set directory DIR
+(:mod:`infogauss.datasets.embeddings`: ``<prefix>_train.npy`` + ``_train_labels.npy``, ...,
+``ood_<name>.npy``, ``meta.json``), what the benchmarks read; ``--part`` defaults to the
+``--split`` read (``train`` or ``test``).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ _TRAIN_DEFAULTS = {
 _EMBED_DEFAULTS = {
     "checkpoint": None, "data": None, "format": "auto", "split": "test", "layer": "backbone",
     "batch_size": 512, "out": "embeddings.npy", "precision": "fp32", "device": None,
-    "no_progress": False,
+    "no_progress": False, "set": None, "part": None, "prefix": None,
 }
 _DEPRECATED_KEYS = {"embed": {"output": "out"}, "train": {}}
 _FORMATS = list(DATASET_FORMATS)
@@ -164,6 +168,12 @@ def configure_embed(parser: argparse.ArgumentParser) -> None:
          help="embeddings to write; the labels go to Z.labels.npy [embeddings.npy]")
     parser.add_argument("--output", action=_DeprecatedOut, default=None,
                         help="deprecated alias of --out")
+    _add(parser, "set", metavar="DIR",
+         help="write into this embedding-set directory (the benchmarks' layout) instead of --out")
+    _add(parser, "part", metavar="PART",
+         help="with --set: train | test | ood:NAME [the --split read, train or test]")
+    _add(parser, "prefix",
+         help="with --set: the in-distribution file prefix [the set's, else cifar10]")
     _add(parser, "precision", choices=["bf16", "fp32"])
     _add(parser, "device")
 
@@ -283,20 +293,21 @@ def run_embed(args: argparse.Namespace) -> int:
     ckpt = Path(o["checkpoint"])
     if not ckpt.exists():
         raise ValueError(f"`--checkpoint` must be a run directory or a .pt file, got {str(ckpt)!r}")
-    out = Path(o["out"])
-    labels_out = labels_path(out)
     inputs = [o["data"], getattr(args, "config", None)]
     inputs += [ckpt, *(ckpt.glob("*") if ckpt.is_dir() else [])]
     inputs += [ckpt.with_name(ckpt.stem + ".config.json"), ckpt.parent / "config.json"]
+    if o["set"] is not None:
+        return _embed_into_set(args, o, ckpt, inputs)
+    for flag in ("part", "prefix"):
+        if o[flag] is not None:
+            raise ValueError(f"`--{flag}` must come with `--set DIR`, got --{flag} "
+                             f"{o[flag]!r} without it")
+    out = Path(o["out"])
+    labels_out = labels_path(out)
     for path in (out, labels_out):
         check_out(path, inputs)
     x, y = read_dataset(o["data"], o["format"], o["split"], name="--data")
-
-    from ..contrastive import embed, load_encoder
-
-    enc = load_encoder(ckpt, name="--checkpoint")
-    z = embed(enc, x, layer=o["layer"], batch_size=int(o["batch_size"]), device=o["device"],
-              precision=o["precision"], progress=not o["no_progress"])
+    z = _embed(o, ckpt, x)
     _io.save_npy(out, z, name="--out", inputs=inputs)
     _io.save_npy(labels_out, y, name="--out", inputs=inputs)
     emit(
@@ -305,5 +316,49 @@ def run_embed(args: argparse.Namespace) -> int:
          "shape": list(z.shape), "layer": o["layer"]},
         f"embedded {z.shape[0]} inputs to {z.shape[1]}-d ({o['layer']}); wrote {out} and "
         f"{labels_out}",
+    )
+    return 0
+
+
+def _embed(o: dict, ckpt: Path, x: np.ndarray) -> np.ndarray:
+    from ..contrastive import embed, load_encoder
+
+    enc = load_encoder(ckpt, name="--checkpoint")
+    return embed(enc, x, layer=o["layer"], batch_size=int(o["batch_size"]), device=o["device"],
+                 precision=o["precision"], progress=not o["no_progress"])
+
+
+def _embed_into_set(args: argparse.Namespace, o: dict, ckpt: Path, inputs: list) -> int:
+    """``embed --set DIR --part PART``: one part of an embedding-set directory."""
+    from ..datasets import read_dataset
+    from ..datasets.embeddings import part_files, set_prefix, write_embedding_part
+
+    if getattr(args, "out", None) is not None:
+        raise ValueError("`--out` and `--set` both given: an embedding set is written into "
+                         "`--set DIR`; give one of them")
+    directory = Path(o["set"])
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"`--set` must be a directory, got the file {str(directory)!r}")
+    part = o["part"] or o["split"]
+    try:
+        prefix = set_prefix(directory, o["prefix"])
+        files = part_files(part, prefix)
+    except ValueError as exc:
+        raise ValueError(f"`--part`/`--prefix`: {exc}") from None
+    for name in (*files.values(), "meta.json"):
+        check_out(directory / name, inputs, name="--set")
+    x, y = read_dataset(o["data"], o["format"], o["split"], name="--data")
+    z = _embed(o, ckpt, x)
+    meta = {"checkpoint": str(ckpt), "data": str(o["data"]), "split": o["split"],
+            "layer": o["layer"], "precision": o["precision"]}
+    written = write_embedding_part(directory, part, z, y if "labels" in files else None,
+                                   prefix=prefix, meta=meta)
+    outputs = {k: str(v) for k, v in written.items()}
+    emit(
+        args,
+        {"out": str(directory), "outputs": outputs, "shape": list(z.shape), "layer": o["layer"],
+         "part": part, "prefix": prefix},
+        f"embedded {z.shape[0]} inputs to {z.shape[1]}-d ({o['layer']}) as the {part!r} part of "
+        f"{directory}; wrote " + ", ".join(outputs.values()),
     )
     return 0

@@ -6,6 +6,9 @@ Readers: :func:`load_cifar10` (official pickles, read with a restricted unpickle
 :func:`load_tinyimagenet_zip` (the shared JPEG zips), :func:`load_arrays` (``.npz``/``.npy``);
 :func:`read_dataset` picks the reader for any of these paths (what ``infogauss train --data`` does).
 Generators: :func:`make_laplace`, :func:`make_gmm`, :func:`make_sparse_binary`.
+Embedding sets (what ``infogauss embed --set`` writes and the benchmarks read):
+:class:`EmbeddingSet`, :func:`read_embedding_set`, :func:`write_embedding_set`,
+:func:`write_embedding_part`.
 Downloads (explicit only): :func:`download_cifar10`, :func:`download_svhn`.
 Untrusted data: readers refuse what could run code or exhaust memory with
 :class:`UnsafeDataError` (a ValueError); see ``docs/security.md``.
@@ -13,6 +16,12 @@ Untrusted data: readers refuse what could run code or exhaust memory with
 
 from ._common import CIFAR10_CLASSES, LabeledImages, UnsafeDataError, cache_dir, check_images
 from .download import download_cifar10, download_svhn, download_url
+from .embeddings import (
+    EmbeddingSet,
+    read_embedding_set,
+    write_embedding_part,
+    write_embedding_set,
+)
 from .formats import load_arrays, load_cifar10, load_cifar_batch, load_svhn
 from .images import jpeg_roundtrip, load_cifar10_zip, load_image_folder, load_tinyimagenet_zip
 from .read import DATASET_FORMATS, detect_format, read_dataset
@@ -22,6 +31,7 @@ from .text import debian_package_descriptions
 __all__ = [
     "CIFAR10_CLASSES", "LabeledImages", "UnsafeDataError", "cache_dir", "check_images",
     "download_cifar10", "download_svhn", "download_url",
+    "EmbeddingSet", "read_embedding_set", "write_embedding_part", "write_embedding_set",
     "load_arrays", "load_cifar10", "load_cifar_batch", "load_svhn",
     "jpeg_roundtrip", "load_cifar10_zip", "load_image_folder", "load_tinyimagenet_zip",
     "DATASET_FORMATS", "detect_format", "read_dataset",

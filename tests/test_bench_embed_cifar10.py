@@ -1,16 +1,17 @@
-"""``benchmarks/embed_cifar10.py --ood NAME=PATH``: every accepted format, and the JPEG rule."""
+"""``infogauss bench embed_cifar10``: every accepted ``--ood NAME=PATH`` format, the JPEG rule,
+and a tiny run that reports progress and provenance."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import json
+import logging
+import types
 
 import numpy as np
 import pytest
 
 pytest.importorskip("PIL")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import embed_cifar10  # noqa: E402
+from infogauss.bench import embed_cifar10  # noqa: E402
 
 
 def _images(rng, n=6, size=32):
@@ -58,3 +59,36 @@ def test_npy_and_bad_specs(rng, tmp_path):
     np.save(tmp_path / "big.npy", _images(rng, 2, size=64))
     with pytest.raises(SystemExit, match="3x32x32"):
         embed_cifar10.load_ood(f"big={tmp_path / 'big.npy'}", 0)
+
+
+@pytest.mark.torch
+def test_embed_cifar10_reports_progress_and_provenance(tmp_path, monkeypatch, caplog, rng):
+    """A tiny run with the image loaders swapped for random images: one line per set, the
+    files written, a summary; meta.json records the commit; the set reads back."""
+    pytest.importorskip("torch")
+    from infogauss.datasets import read_embedding_set
+
+    def fake(n):
+        return types.SimpleNamespace(
+            images=rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+            labels=rng.integers(0, 10, n).astype(np.int64))
+
+    monkeypatch.setattr(embed_cifar10, "load_cifar10_zip", lambda path, split: fake(
+        40 if split == "train" else 20))
+    monkeypatch.setattr(embed_cifar10, "load_tinyimagenet_zip", lambda path, mode, seed: fake(10))
+    out = tmp_path / "emb"
+    with caplog.at_level(logging.INFO, logger="benchmarks"):
+        rc = embed_cifar10.main(["--untrained", "small_cnn", "--widths", "4", "8", "8", "--out",
+                                 str(out), "--precision", "fp32", "--data", str(tmp_path),
+                                 "--no-progress"])
+    assert rc == 0
+    text = caplog.text
+    for line in ("[1/4] cifar10 train: 40 images", "[2/4] cifar10 test: 20 images",
+                 "[4/4] ood tin_crop: 10 images", f"wrote {out}/{{cifar10_train.npy,",
+                 "done in"):
+        assert line in text, line
+    meta = json.loads((out / "meta.json").read_text())
+    assert {"sha", "dirty", "modified"} <= set(meta["environment"]["git"])
+    assert np.load(out / "ood_tin_resize.npy").shape[0] == 10
+    emb = read_embedding_set(out)
+    assert emb.train.shape[0] == 40 and sorted(emb.ood) == ["tin_crop", "tin_resize"]
