@@ -35,6 +35,7 @@ from ._validation import check_positive_int, check_probability
 
 __all__ = [
     "rank_pvalues",
+    "rank_pvalue_from_count",
     "conformal_pvalues",
     "monte_carlo_pvalue",
     "monte_carlo_resolution",
@@ -96,7 +97,13 @@ def _rank(reference: Any, statistics: Any, larger_is_extreme: bool, names: tuple
         count = ref.shape[0] - np.searchsorted(ref, t, side="left")  # #{r >= t}
     else:
         count = np.searchsorted(ref, t, side="right")  # #{r <= t}
-    return (1.0 + count) / (ref.shape[0] + 1.0)
+    return rank_pvalue_from_count(count, ref.shape[0])
+
+
+def rank_pvalue_from_count(count: Any, n_reference: int) -> np.ndarray:
+    r"""The rank p-value :math:`(1 + c) / (n + 1)` from the count ``c`` of reference values at
+    least as extreme (for callers that keep counts, e.g. a histogram of a large null)."""
+    return (1.0 + np.asarray(count, dtype=np.float64)) / (float(n_reference) + 1.0)
 
 
 def conformal_pvalues(calibration_scores: Any, scores: Any) -> np.ndarray:

@@ -177,6 +177,12 @@ def step_synthetic(seed: int, quick: bool, epochs: int, bars: bool) -> dict[str,
     return out
 
 
+def _knn_accuracy(Z: dict, y: dict) -> float:
+    from infogauss.contrastive import knn_accuracy
+
+    return float(knn_accuracy(Z["train"], y["train"], Z["test"], y["test"], k=10))
+
+
 def step_digits(emb: dict, seed: int) -> tuple[dict[str, Any], Any]:
     from infogauss import diagnose
 
@@ -184,8 +190,7 @@ def step_digits(emb: dict, seed: int) -> tuple[dict[str, Any], Any]:
     rep = diagnose(Z["test"], baseline=emb["untrained_test"], seed=seed, n_null_simulations=200,
                    n_joint_simulations=199)  # fmt: skip
     out = {"trained": _verdict(rep), "untrained": _verdict(rep.baseline),
-           "knn_accuracy": _knn_accuracy(Z["train"], emb["y"]["train"], Z["test"],
-                                         emb["y"]["test"]),
+           "knn_accuracy": _knn_accuracy(Z, emb["y"]),
            "train_seconds": emb["train_seconds"], "config": emb["config"]}  # fmt: skip
     if out["trained"]["gaussian"]:
         out["meaning"] = "These embeddings pass too: the analytic laws can be trusted here."
@@ -237,22 +242,6 @@ def step_gaussianize(emb: dict, seed: int) -> dict[str, Any]:
     return out
 
 
-def _knn_accuracy(Ztr, ytr, Zte, yte, k: int = 10) -> float:
-    a = Ztr / np.linalg.norm(Ztr, axis=1, keepdims=True)
-    b = Zte / np.linalg.norm(Zte, axis=1, keepdims=True)
-    nn = np.argsort(-(b @ a.T), axis=1)[:, :k]
-    votes = np.apply_along_axis(lambda r: np.bincount(r, minlength=10).argmax(), 1, ytr[nn])
-    return float((votes == yte).mean())
-
-
-def _knn_score(train: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
-    """Minus the cosine distance to the k-th nearest training point (higher = more normal)."""
-    a = train / np.linalg.norm(train, axis=1, keepdims=True)
-    b = query / np.linalg.norm(query, axis=1, keepdims=True)
-    sims = b @ a.T
-    return np.partition(sims, -k, axis=1)[:, -k]
-
-
 def step_ood(emb: dict, seed: int) -> tuple[dict[str, Any], dict]:
     from sklearn.neighbors import LocalOutlierFactor
 
@@ -275,8 +264,11 @@ def step_ood(emb: dict, seed: int) -> tuple[dict[str, Any], dict]:
         k = min(50, train.shape[0] // 4)
         loc = LocalGaussianOOD(n_neighbors=k, random_state=seed).fit(train)
         scores["infogauss local Gaussian"] = (loc.score_samples(new), loc.score_samples(ood))
+    from .bench._baselines import knn_scorer  # the benchmarks' kNN baseline (exact cosine)
+
     for k in (1, 5):
-        scores[f"kNN cosine (k={k})"] = (_knn_score(train, new, k), _knn_score(train, ood, k))
+        knn, _ = knn_scorer(train, k)
+        scores[f"kNN cosine (k={k})"] = (knn(new), knn(ood))
     lof = LocalOutlierFactor(n_neighbors=20, novelty=True).fit(train)
     scores["LOF (k=20)"] = (lof.score_samples(new), lof.score_samples(ood))
     table = {name: {"auroc": metrics.auroc(s_in, s_out),

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _io
 from .._progress import progress as _progress
 from ._torch import F, nn, torch
 from .augment import Augmentation, ImageAugment, get_augmentation, slice_params
@@ -313,16 +314,8 @@ def _as_tensor(x, name: str) -> torch.Tensor:
     raise TypeError(f"`{name}` must be a numpy array or torch.Tensor, got {type(x).__name__}")
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _atomic_json(path: Path, obj) -> None:
-    def write(tmp):
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
-    _atomic_write_bytes(path, write)
+    _io.write_text(path, json.dumps(obj, indent=2, default=str), name="checkpoint_dir")
 
 
 def load_checkpoint(path) -> dict:
@@ -579,7 +572,7 @@ def _fit(encoder, data, labels, config, augment, knn_data, task: str) -> TrainRe
             "partial": json.dumps(part) if part else "",
             "elapsed": elapsed_before + time.perf_counter() - t_start,
         }
-        _atomic_write_bytes(ckpt_path, lambda tmp: torch.save(state, tmp))
+        _io.atomic_write(ckpt_path, lambda fh: torch.save(state, fh), name="checkpoint_dir")
         _atomic_json(ckpt_dir / LOG_NAME, {"task": task, "config": config.to_dict(),
                                            "history": history})
 

@@ -54,11 +54,11 @@ def file_key(path: Path, *extra) -> str:
 
 
 def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, arr)
-    os.replace(tmp, path)
+    """Write a cache array atomically (creating its directory): :func:`infogauss._io.save_npy`."""
+    from .._io import check_output, save_npy
+
+    check_output(path, name="cache", make_parents=True)
+    save_npy(path, arr, name="cache")
 
 
 def check_images(images, name: str = "images") -> np.ndarray:

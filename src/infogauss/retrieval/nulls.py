@@ -228,7 +228,7 @@ class EmpiricalCosineNull:
         x = (c + 1.0) * (nb / 2.0)
         b = np.minimum(np.floor(x).astype(np.int64), nb - 1)
         count_ge = self._tail[b + 1] + (1.0 - (x - b)) * self.counts[b]
-        p = (1.0 + count_ge) / (self.n_pairs + 1.0)
+        p = calibration.rank_pvalue_from_count(count_ge, self.n_pairs)
         beyond = c > self.tail_start
         if beyond.any():
             ratio = (1.0 - c[beyond]) / max(1.0 - self.tail_start, _MIN_GAP)
