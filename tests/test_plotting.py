@@ -99,6 +99,7 @@ def test_qq_two_columns_are_worst_and_best(rng):
 
 def test_plot_report_writes_every_figure(far_report, tmp_path):
     _, rep = far_report
+    plt.close("all")  # figures other tests left open are not plot_report's
     paths = plot_report(rep, tmp_path / "plots", prefix="x_")
     assert [p.name for p in paths] == [f"x_{n}.png" for n in (
         "norms", "qq_coordinates", "qq_projections", "qq_whitened", "qq_mahalanobis")]
