@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from .._validation import check_float_array, check_probability, reject_device_tensor
+from ..calibration import binomial_band, binomial_interval
 
 __all__ = [
     "ood_roc_curve",
@@ -237,9 +238,8 @@ def empirical_fpr(flagged: Any, alpha: float, *, confidence: float = 0.95) -> di
     a = check_probability(alpha, "alpha")
     c = check_probability(confidence, "confidence")
     n, k = int(f.shape[0]), int(f.sum())
-    tail = (1.0 - c) / 2.0
-    lo = float(stats.binom.ppf(tail, n, a)) / n
-    hi = float(stats.binom.isf(tail, n, a)) / n
+    lo, hi = binomial_band(a, n, level=c)
+    ci_low, ci_high = binomial_interval(k, n, level=c, method="exact")
     fpr = k / n
     return {
         "alpha": a,
@@ -249,8 +249,8 @@ def empirical_fpr(flagged: Any, alpha: float, *, confidence: float = 0.95) -> di
         "interval_low": lo,
         "interval_high": hi,
         "within_interval": bool(lo <= fpr <= hi),
-        "ci_low": 0.0 if k == 0 else float(stats.beta.ppf(tail, k, n - k + 1)),
-        "ci_high": 1.0 if k == n else float(stats.beta.isf(tail, k + 1, n - k)),
+        "ci_low": ci_low,
+        "ci_high": ci_high,
         "pvalue_exceeds": float(stats.binom.sf(k - 1, n, a)),
         "confidence": c,
     }

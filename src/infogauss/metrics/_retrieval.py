@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from ..calibration import binomial_interval
 
 __all__ = [
     "recall_at_k",
@@ -225,13 +226,13 @@ def false_match_rate(
         raise ValueError(f"`confidence` must lie in (0, 1), got {confidence!r}")
     n = int(per_query.shape[0])
     x = int(per_query.sum())
-    ci = stats.binomtest(x, n).proportion_ci(confidence_level=confidence, method="exact")
+    ci_low, ci_high = binomial_interval(x, n, level=confidence, method="exact")
     return FalseMatchRate(
         rate=x / n,
         n_false=x,
         n_queries=n,
-        ci_low=float(ci.low),
-        ci_high=float(ci.high),
+        ci_low=ci_low,
+        ci_high=ci_high,
         confidence=float(confidence),
         alpha=None if alpha is None else float(alpha),
     )
