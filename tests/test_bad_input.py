@@ -739,13 +739,9 @@ add("GaussianModel.partial_fit", "one row, then scoring",
     lambda ctx: GaussianModel().partial_fit(X[:1]).score_samples(Q), _NOT_FITTED)
 add("GaussianModel.partial_fit", "one row at a time equals fit",
     lambda ctx: (_partial_rows(X[:20]).score_samples(Q), GaussianModel().fit(X[:20])
-                 .score_samples(Q)), ok(lambda r: np.testing.assert_allclose(*r, rtol=1e-10)),
-    "with d=3 and ledoit_wolf the 2nd row gives a rank-1 covariance whose Ledoit-Wolf intensity "
-    "is 0, so partial_fit raises 'the covariance is singular' and (atomically) drops the row: "
-    "every later row meets the same fate and row-by-row streaming never starts, although the "
-    "docstring says the model stays unfitted until the statistics define a Gaussian. Design "
-    "decision: stay unfitted on a singular covariance (keeping the rows), or document a "
-    "minimum batch")
+                 .score_samples(Q)), ok(lambda r: np.testing.assert_allclose(*r, rtol=1e-10)))
+# (was an xfail: a rank-1 covariance after 2 rows made partial_fit raise and drop every row;
+# partial_fit now keeps the statistics and stays unfitted until they define a Gaussian)
 
 
 def _partial_rows(data):

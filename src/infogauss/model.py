@@ -218,9 +218,10 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         on all data seen so far, up to float64 rounding).
 
         Batches of any size, a single row included, are accepted; until the statistics can
-        define a Gaussian (2 samples, or more samples than features for
-        ``shrinkage="empirical"``) the model stays unfitted and scoring raises
-        ``NotFittedError``.
+        define a Gaussian (2 samples, more samples than features for
+        ``shrinkage="empirical"``, and a covariance with a Cholesky factor — e.g. a few rows
+        with Ledoit–Wolf shrinkage may still span too few directions) the model keeps the
+        rows but stays unfitted, and scoring raises ``NotFittedError``.
 
         Returns
         -------
@@ -258,6 +259,17 @@ class GaussianModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if self.n_components is not None and self.n_components > d:
             raise ValueError(f"`n_components` must be <= n_features ({d}), got {self.n_components}")
         cov, s = core.covariance_from_stats(stats, self.shrinkage)
+        if not strict:
+            # partial_fit: until the statistics define a Gaussian (a covariance with spread and
+            # a Cholesky factor), keep them and stay unfitted, as for too few rows
+            try:
+                if not np.any(np.diag(cov) > 0):
+                    raise ValueError("constant")
+                core.cholesky_factor(cov)
+            except ValueError:
+                self._stats = stats
+                self.n_samples_seen_ = n
+                return self
         if not np.any(np.diag(cov) > 0):
             raise ValueError(
                 "every feature of X is constant (zero variance), so no Gaussian can be fitted to `X`: "
