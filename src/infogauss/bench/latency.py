@@ -131,6 +131,17 @@ def thread_throughput(model: GaussianModel, X: np.ndarray, repeats: int = 3) -> 
             "two_threads_rows_per_s": rows / best2, "speedup": best1 / best2}  # fmt: skip
 
 
+def large_batch(model: GaussianModel, X: np.ndarray, d: int, repeats: int = 3) -> dict:
+    """Large-batch scoring against the GEMM roofline (2·n·d² flops at the GEMM rate measured in
+    the same process, as ``scoring_speed`` defines it): small-batch work must not cost this."""
+    from .scoring_speed import best_time, gemm_rate
+
+    rate = gemm_rate(d, np.float32)
+    seconds = best_time(lambda: model.mahalanobis(X), repeats)
+    return {"rows": int(X.shape[0]), "seconds": seconds, "gemm_gflops": rate / 1e9,
+            "fraction_of_gemm": (2.0 * X.shape[0] * d * d / seconds) / rate}  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,9 +188,13 @@ def main(argv=None) -> int:
     threads = {"check": thread_check(model, big[:4096]), "throughput": thread_throughput(model, big)}
     log.info("threads: 8 threads equal to serial: %s; 2 threads %.2fx the rows/s of 1",
              threads["check"]["equal_to_serial"], threads["throughput"]["speedup"])
+    large = large_batch(model, big, d_big)
+    log.info("large batch: %d x %d float32 scored at %.2f of the GEMM rate (%.0f GFLOP/s)",
+             large["rows"], d_big, large["fraction_of_gemm"], large["gemm_gflops"])
     payload = {"benchmark": "latency",
                "config": {"ds": ds, "batches": batches, "seed": args.seed, "quick": args.quick},
-               "environment": env, "cases": cases, "threads": threads}  # fmt: skip
+               "environment": env, "cases": cases, "threads": threads,
+               "large_batch": large}  # fmt: skip
     _io.write_results(args.out, payload)
     log.info("wrote %s", args.out)
     one = [c for c in cases if c["batch"] == 1 and c["d"] == d_big and c["dtype"] == "float32"]
