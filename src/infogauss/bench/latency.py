@@ -24,11 +24,13 @@ smoke test) writes to ``runs/benchmarks/latency_quick.json`` by default.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import threading
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from infogauss import GaussianModel, MahalanobisOOD, _io
 from infogauss.bench import output_path
@@ -142,6 +144,28 @@ def large_batch(model: GaussianModel, X: np.ndarray, d: int, repeats: int = 3) -
             "fraction_of_gemm": (2.0 * X.shape[0] * d * d / seconds) / rate}  # fmt: skip
 
 
+def _time_batches(fns: dict, Q: np.ndarray, batches: list, args, d: int, dtype, i: int,
+                  n_cases: int) -> list[dict]:
+    """One case per batch size: the median time of every candidate and its ratio to the floor."""
+    cases = []
+    for b in batches:
+        calls = args.calls or (20 if args.quick else (400 if b <= 16 else 100 if b <= 256
+                                                      else 20))  # fmt: skip
+        t = time_batch(fns, Q[:b], calls)
+        case = {"d": d, "dtype": np.dtype(dtype).name, "batch": b, "calls": calls,
+                "median_seconds": t,
+                "ratio_to_floor": {k: v / t["floor"] for k, v in t.items()}}  # fmt: skip
+        cases.append(case)
+        log.info("[%d/%d] d=%d %s batch %d: floor %.1f us, mahalanobis %.2fx, "
+                 "score_samples %.2fx, ood_predict %.2fx, sklearn %.2fx", i, n_cases, d,
+                 np.dtype(dtype).name, b, 1e6 * t["floor"],
+                 case["ratio_to_floor"]["mahalanobis"],
+                 case["ratio_to_floor"]["score_samples"],
+                 case["ratio_to_floor"]["ood_predict"],
+                 case["ratio_to_floor"]["sklearn_mahalanobis"])  # fmt: skip
+    return cases
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,6 +176,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few calls, small sizes (smoke test)")
     ap.add_argument("--calls", type=int, default=None, help="calls per candidate and case")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS threads for the small-batch cases (a scoring service usually "
+                         "pins one; 0 = leave as is) [1]; the large-batch and thread cases "
+                         "use the default")
     args = ap.parse_args(argv)
     setup_logging("latency")
     t_start = time.perf_counter()
@@ -166,21 +194,11 @@ def main(argv=None) -> int:
         X = _data(max(4 * d, 5000), d, dtype, args.seed)
         fns, model = _candidates(X, dtype)
         Q = _data(max(batches), d, dtype, args.seed + 1)
-        for b in batches:
-            calls = args.calls or (20 if args.quick else (400 if b <= 16 else 100 if b <= 256
-                                                          else 20))  # fmt: skip
-            t = time_batch(fns, Q[:b], calls)
-            case = {"d": d, "dtype": np.dtype(dtype).name, "batch": b, "calls": calls,
-                    "median_seconds": t,
-                    "ratio_to_floor": {k: v / t["floor"] for k, v in t.items()}}  # fmt: skip
-            cases.append(case)
-            log.info("[%d/%d] d=%d %s batch %d: floor %.1f us, mahalanobis %.2fx, "
-                     "score_samples %.2fx, ood_predict %.2fx, sklearn %.2fx", i, len(grid), d,
-                     np.dtype(dtype).name, b, 1e6 * t["floor"],
-                     case["ratio_to_floor"]["mahalanobis"],
-                     case["ratio_to_floor"]["score_samples"],
-                     case["ratio_to_floor"]["ood_predict"],
-                     case["ratio_to_floor"]["sklearn_mahalanobis"])  # fmt: skip
+        limit = (threadpool_limits(limits=args.blas_threads, user_api="blas")
+                 if args.blas_threads else contextlib.nullcontext())
+        with limit:
+            rows = _time_batches(fns, Q, batches, args, d, dtype, i, len(grid))
+        cases.extend(rows)
     d_big = ds[-1]
     X = _data(max(4 * d_big, 5000), d_big, np.float32, args.seed)
     model = GaussianModel().fit(X)
@@ -192,7 +210,8 @@ def main(argv=None) -> int:
     log.info("large batch: %d x %d float32 scored at %.2f of the GEMM rate (%.0f GFLOP/s)",
              large["rows"], d_big, large["fraction_of_gemm"], large["gemm_gflops"])
     payload = {"benchmark": "latency",
-               "config": {"ds": ds, "batches": batches, "seed": args.seed, "quick": args.quick},
+               "config": {"ds": ds, "batches": batches, "seed": args.seed, "quick": args.quick,
+                          "blas_threads_small_batches": args.blas_threads or "default"},
                "environment": env, "cases": cases, "threads": threads,
                "large_batch": large}  # fmt: skip
     _io.write_results(args.out, payload)
