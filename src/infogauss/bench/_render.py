@@ -555,3 +555,36 @@ def headline(items: list[tuple[str, Any]], root: Path | None = None) -> str:
                 )
     out.append("- Full tables: [BENCHMARKS.md](BENCHMARKS.md).")
     return "\n".join(out)
+
+
+def latency(p: dict) -> str:
+    """Small-batch latency: median time per call, as a multiple of the numpy whitening floor."""
+    cfg = p.get("config", {})
+    cols = [("mahalanobis", "mahalanobis"), ("score_samples", "score_samples"),
+            ("ood_predict", "MahalanobisOOD.predict"), ("pyod_decision_function", "PyOD detector"),
+            ("sklearn_mahalanobis", "scikit-learn")]  # fmt: skip
+    lines = [
+        "Median time of one call as a multiple of the numpy floor `((x - mu) @ W)²` measured in "
+        f"the same run, candidates interleaved call by call; small batches with "
+        f"{cfg.get('blas_threads_small_batches', 'default')} BLAS thread(s).",
+        "",
+        "| d | dtype | batch | floor (µs) | " + " | ".join(c[1] for c in cols) + " |",
+        "|---|---|---|---|" + "---|" * len(cols),
+    ]
+    for c in p.get("cases", []):
+        r = c["ratio_to_floor"]
+        cells = [f"{r[k]:.2f}×" if k in r else "n/a" for k, _ in cols]
+        lines.append(f"| {c['d']} | {c['dtype']} | {c['batch']} | "
+                     f"{1e6 * c['median_seconds']['floor']:.1f} | " + " | ".join(cells) + " |")
+    th, big = p.get("threads", {}), p.get("large_batch")
+    if th:
+        lines += ["", f"Threads: {th['check']['threads']} threads scoring at once give results "
+                  f"equal to serial: {th['check']['equal_to_serial']}; 2 threads give "
+                  f"{th['throughput']['speedup']:.2f}× the rows/s of 1 on 2 cores."]
+    if big:
+        lines += ["", f"Large batch: {big['rows']:,} rows at d = {cfg.get('ds', ['?'])[-1]}, "
+                  f"float32, scored at {big['fraction_of_gemm']:.2f} of the GEMM rate measured in "
+                  f"the same run ({big['gemm_gflops']:.0f} GFLOP/s; the triangular solve does half "
+                  "the flops of the GEMM roofline, so it can exceed 1)."]
+    return "\n".join(lines)
+

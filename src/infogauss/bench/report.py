@@ -60,6 +60,9 @@ SECTIONS: list[tuple[str, str, Callable[[dict, Path], str]]] = [
     ("retrieval_cifar10", "Calibrated retrieval on CIFAR-10",
      lambda p, root: _render.retrieval(p)),
     ("scale", "Scale: out of core and Dask", lambda p, root: _render.scale(p)),
+    ("latency", "Small-batch latency", lambda p, root: _render.latency(p)),
+    ("calibration", "Calibration: nominal vs observed false-alarm rates",
+     lambda p, root: _render.calibration(p)),
 ]
 
 
