@@ -32,6 +32,7 @@ from .._validation import (
     reject_device_tensor,
     too_few_rows,
 )
+from ._fitting import ConformalCalibrationMixin
 
 __all__ = ["CalibratedDetector"]
 
@@ -39,7 +40,7 @@ __all__ = ["CalibratedDetector"]
 _COMMON_ATTRS = ("offset_", "n_samples_seen_", "n_features_in_", "n_calibration_")
 
 
-class CalibratedDetector(OutlierMixin, BaseEstimator):
+class CalibratedDetector(ConformalCalibrationMixin, OutlierMixin, BaseEstimator):
     """Base class: split-conformal calibration, decisions, p-values and model files.
 
     Subclasses implement ``_validate_params_``, ``_fit_state(X_fit, y_fit, rng)`` (a dict of
@@ -153,17 +154,6 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
             if key not in keep:
                 del self.__dict__[key]
         self.__dict__.update(state)
-
-    def _set_calibration(self, scores: np.ndarray) -> None:
-        scores = np.sort(np.asarray(scores, dtype=np.float64))
-        offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
-        self.calibration_scores_ = scores
-        self.n_calibration_ = int(scores.shape[0])
-        self.offset_ = offset
-
-    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
-        """``fit(X, y).predict(X)`` (+1 inlier, -1 outlier)."""
-        return self.fit(X, y, **kwargs).predict(X)
 
     @atomic_fit
     def calibrate(self, X: Any) -> CalibratedDetector:

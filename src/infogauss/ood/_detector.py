@@ -29,7 +29,7 @@ from .._validation import (
 )
 from ..model import GaussianModel
 from . import _persist
-from ._fitting import _encode_labels, _pooled_stats
+from ._fitting import ConformalCalibrationMixin, _encode_labels, _pooled_stats
 
 __all__ = ["MahalanobisOOD", "CALIBRATIONS", "OOD_METHODS", "OOD_STATISTICS"]
 
@@ -53,7 +53,7 @@ conformal_pvalues = calibration.conformal_pvalues
 # --------------------------------------------------------------------------------------
 # Estimator
 # --------------------------------------------------------------------------------------
-class MahalanobisOOD(OutlierMixin, BaseEstimator):
+class MahalanobisOOD(ConformalCalibrationMixin, OutlierMixin, BaseEstimator):
     """Mahalanobis out-of-distribution detector with split-conformal calibration.
 
     Parameters
@@ -392,17 +392,6 @@ class MahalanobisOOD(OutlierMixin, BaseEstimator):
             X_out, means, g.cholesky_, center=g.location_, dtype=self.dtype,
             chunk_size=self.chunk_size,
         ).min(axis=1)  # fmt: skip
-
-    def _set_calibration(self, scores: np.ndarray) -> None:
-        scores = np.sort(scores)
-        offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
-        self.calibration_scores_ = scores
-        self.n_calibration_ = int(scores.shape[0])
-        self.offset_ = offset
-
-    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
-        """``fit(X, y, **kwargs).predict(X)`` (+1 inlier, -1 outlier)."""
-        return self.fit(X, y, **kwargs).predict(X)
 
     @atomic_fit
     def calibrate(self, X: Any) -> MahalanobisOOD:

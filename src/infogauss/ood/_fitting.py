@@ -92,3 +92,22 @@ def _pooled_stats(
         fourth=float(sum(p.fourth for p in parts)),
     )
     return pooled, np.stack([p.mean for p in parts])
+
+
+class ConformalCalibrationMixin:
+    """What every calibrated detector does with held-out scores (one copy): sort them, set the
+    split-conformal threshold ``offset_`` at ``contamination``; and ``fit_predict``."""
+
+    def _set_calibration(self, scores: np.ndarray) -> None:
+        from .. import calibration
+
+        scores = np.sort(np.asarray(scores, dtype=np.float64))
+        offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
+        self.calibration_scores_ = scores
+        self.n_calibration_ = int(scores.shape[0])
+        self.offset_ = offset
+
+    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        """``fit(X, y, **kwargs).predict(X)`` (+1 inlier, -1 outlier)."""
+        return self.fit(X, y, **kwargs).predict(X)
+
