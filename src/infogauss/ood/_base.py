@@ -231,14 +231,7 @@ class CalibratedDetector(ConformalCalibrationMixin, OutlierMixin, BaseEstimator)
         -------
         ndarray of shape (n_samples,), int
         """
-        if alpha is None:
-            flagged = self.decision_function(X) < 0
-        else:
-            a = check_probability(alpha, "alpha")
-            self._check_calibrated()
-            calibration.check_calibration_size(self.n_calibration_, a, "alpha")
-            flagged = self.pvalues(X) <= a
-        return np.where(flagged, -1, 1)
+        return self._conformal_predict(X, alpha)
 
     # ------------------------------------------------------------------ persistence
     def _saved_params(self) -> dict:

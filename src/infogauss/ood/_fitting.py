@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import calibration
 from .. import gaussian as core
-from .._validation import reject_device_tensor
+from .._validation import check_probability, reject_device_tensor
 
 # --------------------------------------------------------------------------------------
 # helpers
@@ -99,8 +100,6 @@ class ConformalCalibrationMixin:
     split-conformal threshold ``offset_`` at ``contamination``; and ``fit_predict``."""
 
     def _set_calibration(self, scores: np.ndarray) -> None:
-        from .. import calibration
-
         scores = np.sort(np.asarray(scores, dtype=np.float64))
         offset = calibration.conformal_threshold(scores, self.contamination, name="contamination")
         self.calibration_scores_ = scores
@@ -110,4 +109,15 @@ class ConformalCalibrationMixin:
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
         """``fit(X, y, **kwargs).predict(X)`` (+1 inlier, -1 outlier)."""
         return self.fit(X, y, **kwargs).predict(X)
+
+    def _conformal_predict(self, X: Any, alpha: Any) -> np.ndarray:
+        """+1/-1: ``decision_function(X) < 0`` without ``alpha``, else conformal p <= alpha."""
+        if alpha is None:
+            flagged = self.decision_function(X) < 0
+        else:
+            a = check_probability(alpha, "alpha")
+            self._check_calibrated()
+            calibration.check_calibration_size(self.n_calibration_, a, "alpha")
+            flagged = self.pvalues(X) <= a
+        return np.where(flagged, -1, 1)
 
