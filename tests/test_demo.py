@@ -43,8 +43,10 @@ def test_demo_quick_and_its_claims_match_its_numbers(tmp_path, capsys):
     assert o["best_infogauss"] in o["meaning"] and o["best_baseline"] in o["meaning"]
     assert {"kNN cosine (k=1)", "LOF (k=20)", "infogauss default (global)"} <= set(o["detectors"])
     rt = r["retrieval"]
-    assert rt["holds"] == (rt["false_match_rate"] <= 1.5 * MATCH_ALPHA)
+    lo, hi = binomial_band(MATCH_ALPHA, rt["n_no_match"], level=0.99)
+    assert rt["band99"] == [lo, hi] and rt["holds"] == (rt["false_match_rate"] <= hi)
     assert ("you can set a rate for" in rt["meaning"]) == rt["holds"]
+    assert f"{rt['pair_null_false_match_rate']:.1%}" in rt["meaning"]
     assert r["service"]["identical"] is True
     assert "what to use when" in (tmp_path / "report.md").read_text().lower()
 

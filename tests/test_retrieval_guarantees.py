@@ -74,7 +74,7 @@ def test_identical_vector_is_a_match_with_every_index(index):
     """Compressed indexes (SQ8) return approximate inner products; the retriever rescores the
     candidates exactly, so the identical item comes first at similarity 1 and is a match."""
     X, y = normalised_clusters(2)
-    r = CalibratedRetriever(index=index, correction="evt", alpha=1.0 / X.shape[0]).fit(X, y)
+    r = CalibratedRetriever(index=index, null="empirical", correction="evt", alpha=1.0 / X.shape[0]).fit(X, y)
     res = r.search(X[:100], k=5)
     assert (res.indices[:, 0] == np.arange(100)).mean() >= 0.97
     found = res.indices[:, 0] == np.arange(100)
@@ -109,8 +109,8 @@ def test_duplicates_in_database_do_not_kill_matches(fraction, correction):
     db, base, views, fresh = database_with_copies(fraction)
     alpha = 0.01
     with pytest.warns(RuntimeWarning, match="duplicate row"):
-        r = CalibratedRetriever(correction=correction, alpha=alpha).fit(db)
-    distinct = CalibratedRetriever(correction=correction, alpha=alpha).fit(base)
+        r = CalibratedRetriever(null="empirical", correction=correction, alpha=alpha).fit(db)
+    distinct = CalibratedRetriever(null="empirical", correction=correction, alpha=alpha).fit(base)
     # power: the views of database items are matched, as without the copies
     power = r.search(views, k=1).match[:, 0].mean()
     assert power >= 0.98, power
@@ -136,8 +136,8 @@ def test_duplicates_leave_the_null_of_the_distinct_items(fraction):
     database with copies is exactly that of its distinct rows, and so are the p-values."""
     db, base, _, fresh = database_with_copies(fraction, seed=3)
     with pytest.warns(RuntimeWarning, match="duplicate row"):
-        r = CalibratedRetriever(whiten=None, correction="evt").fit(db)
-    distinct = CalibratedRetriever(whiten=None, correction="evt").fit(base)
+        r = CalibratedRetriever(whiten=None, null="empirical", correction="evt").fit(db)
+    distinct = CalibratedRetriever(whiten=None, null="empirical", correction="evt").fit(base)
     # the same pairs; float32 products of reordered rows may land one bin over
     assert r.null_.n_pairs == distinct.null_.n_pairs
     assert np.abs(np.cumsum(r.null_.counts - distinct.null_.counts)).max() <= 5

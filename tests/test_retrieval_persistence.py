@@ -127,7 +127,7 @@ def test_pickle_round_trip(data):
 def saved(tmp_path_factory, data):
     X, y, *_ = data
     path = tmp_path_factory.mktemp("saved") / "r.npz"
-    CalibratedRetriever(correction="evt").fit(X, y).save(path)
+    CalibratedRetriever(null="empirical", correction="evt").fit(X, y).save(path)
     return path
 
 

@@ -33,7 +33,7 @@ EXPECTED_FAILURES = {
     [
         CalibratedRetriever(),
         CalibratedRetriever(null="analytic"),
-        CalibratedRetriever(index="hnsw", correction="evt"),
+        CalibratedRetriever(index="hnsw", null="empirical", correction="evt"),
     ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILURES,
 )

@@ -15,6 +15,7 @@ alias              module                  what it measures
 ``scale``          ``scale``               out-of-core and Dask fits, a projection to 10⁹ rows
 ``latency``        ``latency``             small-batch scoring latency against a numpy floor
 ``calibration``    ``calibration``         nominal vs observed false-alarm rates
+``near_dup``       ``near_duplicates``     near-duplicate search: false-match rate and recall
 ``sets``           ``embedding_sets``      builds the non-CIFAR embedding sets
 (none)             ``embed_cifar10``       embeds CIFAR-10 and the OOD image sets
 ``report``         ``report``              BENCHMARKS.md and README's results block
@@ -50,6 +51,7 @@ ALIASES: dict[str, str] = {
     "scale": "scale",
     "latency": "latency",
     "calibration": "calibration",
+    "near_dup": "near_duplicates",
     "sets": "embedding_sets",
     "report": "report",
 }

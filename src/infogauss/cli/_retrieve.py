@@ -4,8 +4,8 @@
 
     infogauss retrieve fit DATABASE.npy --out retriever.npz [--labels LABELS.npy]
                       [--whiten zca|pca|none] [--n-components K] [--shrinkage ledoit_wolf]
-                      [--index flat|ivf|hnsw] [--null empirical|analytic]
-                      [--correction sidak|evt|none] [--alpha 0.01] [--ood-alpha 0.01]
+                      [--index flat|ivf|hnsw] [--null neighbour|empirical|analytic]
+                      [--correction auto|sidak|evt|none] [--alpha 0.01] [--ood-alpha 0.01]
                       [--n-null-queries 2000] [--seed 0]
     infogauss retrieve search RETRIEVER.npz QUERIES.npy --out results.npz [--k 10]
                       [--chunk-size ROWS]
@@ -70,16 +70,20 @@ def configure_retrieve(parser: argparse.ArgumentParser) -> None:
     add_shrinkage(fit)
     fit.add_argument("--index", choices=("flat", "ivf", "hnsw"), default="flat",
                      help="faiss index: flat (exact, default), ivf or hnsw (approximate)")
-    fit.add_argument("--null", choices=("empirical", "analytic"), default="empirical",
-                     help="non-match law of a similarity [empirical]")
-    fit.add_argument("--correction", choices=("sidak", "evt", "none"), default="sidak",
-                     help="top-1 correction for searching n items [sidak]")
+    fit.add_argument("--null", choices=("neighbour", "empirical", "analytic"),
+                     default="neighbour",
+                     help="what a match means: neighbour = the same item (near-duplicate search, "
+                     "the default); empirical / analytic = more similar than a random pair")
+    fit.add_argument("--correction", choices=("auto", "sidak", "evt", "none"), default="auto",
+                     help="top-1 correction of the pair nulls for searching n items [auto: sidak; "
+                     "the neighbour null takes only auto]")
     fit.add_argument("--alpha", type=fraction(0.0, 1.0), default=0.01,
                      help="false-match level of `match` [0.01]")
     fit.add_argument("--ood-alpha", type=fraction(0.0, 1.0), default=0.01,
                      help="abstention level on out-of-distribution queries [0.01]")
     fit.add_argument("--n-null-queries", type=positive_int, default=2000,
-                     help="pseudo-queries of the empirical null [2000]")
+                     help="held-out items of the neighbour null, pseudo-queries of the empirical "
+                     "null [2000]")
     fit.add_argument("--seed", type=int, default=0, help="seed [0]")
 
     search = sub.add_parser("search", help="search a fitted retriever",

@@ -1,9 +1,18 @@
 r"""Calibrated nearest-neighbour retrieval over whitened embeddings.
 
 A raw cosine score says little on its own: 0.6 may be a sure match for one query and the best of
-a million non-matches for another. Under a Gaussian model of the embeddings the similarity of a
-*non-matching* pair has a known law, so a score can be turned into a p-value, corrected for having
-searched ``n`` items, and compared with a false-match level ``alpha``:
+a million non-matches for another. The retriever turns scores into p-values compared with a
+false-match level ``alpha``:
+
+* **the same-item null** (the default, :mod:`~infogauss.retrieval.neighbour`) — is the query
+  closer to a database item, relative to its next-best items, than a new item from the
+  database's distribution ever is? Its law comes from database items held out one at a time,
+  so it reflects the database's real neighbour structure; this is the question near-duplicate
+  search asks, and the null whose false-match rate holds on real embeddings.
+
+The pair nulls test *independence* ("more similar than a random pair"), exact for whitened
+Gaussian embeddings but not "the same item" on real ones, where same-class items are far closer
+than random pairs:
 
 * **per-pair null** — for whitened isotropic Gaussian vectors the cosine :math:`c` of two
   independent vectors in :math:`d` dimensions satisfies
@@ -19,7 +28,8 @@ searched ``n`` items, and compared with a false-match level ``alpha``:
 
 Layout (each part reads alone):
 
-* :mod:`~infogauss.retrieval.nulls` — the null laws and corrections (scipy only);
+* :mod:`~infogauss.retrieval.neighbour` — the same-item null (numpy only);
+* :mod:`~infogauss.retrieval.nulls` — the pair null laws and corrections (scipy only);
 * :mod:`~infogauss.retrieval.duplicates` — exact and near-exact duplicate rows (scipy only);
 * ``_input`` (input conversion, :func:`as_float32_rows`), ``_result``
   (:class:`RetrievalResult`, relevance calibrators) — numpy/scikit-learn only;
@@ -39,6 +49,7 @@ import importlib.util
 from ._input import as_float32_rows
 from ._result import RetrievalResult
 from .duplicates import DUPLICATE_TOL, find_duplicates
+from .neighbour import NeighbourNull
 from .nulls import (
     CORRECTIONS,
     NULL_METHODS,
@@ -53,6 +64,7 @@ _FAISS_NAMES = {"CalibratedRetriever": "._estimator", "INDEX_TYPES": "._index"}
 
 __all__ = [
     "RetrievalResult",
+    "NeighbourNull",
     "AnalyticCosineNull",
     "EmpiricalCosineNull",
     "empirical_cosine_null",

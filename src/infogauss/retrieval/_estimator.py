@@ -29,6 +29,7 @@ from ._input import (
 )
 from ._result import CALIBRATION_METHODS, CALIBRATORS, RetrievalResult
 from .duplicates import DUPLICATE_TOL, duplicate_groups, find_duplicates, merge_groups
+from .neighbour import distinct_candidates, fit_neighbour_null, held_out_cosines, reference_size
 from .nulls import (
     EVT_NEEDS_DATA,
     NULL_METHODS,
@@ -82,14 +83,25 @@ class CalibratedRetriever(BaseEstimator):
         dimensions, which makes approximate search harder than on raw embeddings: check the
         recall against ``"flat"`` (the benchmark reports it). p-values are computed from the
         similarities found, so a missed best neighbour makes them conservative.
-    null : {"analytic", "empirical"}, default="empirical"
-        Non-match law of a similarity. ``"analytic"``: :class:`AnalyticCosineNull` in the
-        whitened dimension, and the query OOD p-value from Hotelling's law. ``"empirical"``:
-        estimated from database pairs (:func:`empirical_cosine_null`; pairs of different
-        labels when ``labels`` are given; duplicate rows count once) and the OOD p-value from
-        the rank of the query's Mahalanobis distance among the database's.
-    correction : {"sidak", "evt", None}, default="sidak"
-        Top-1 correction for searching ``n`` distinct items. ``"sidak"``: :math:`1-(1-p)^n`,
+    null : {"neighbour", "empirical", "analytic"}, default="neighbour"
+        What a match means. ``"neighbour"`` — **the same item**: a candidate is a match when
+        it is closer to the query, relative to the query's next-best items, than the best
+        item of a *new* item from the database's distribution ever is
+        (:mod:`infogauss.retrieval.neighbour`: leave-one-out neighbour statistics of
+        ``n_null_queries`` database items, on whitened and raw cosines). This is the null for
+        near-duplicate search and the one whose false-match rate holds on real embeddings,
+        where same-class items are far closer than random pairs. ``labels`` do not enter it
+        (other items of a class are not the same item).
+        The pair nulls answer "more similar than a random pair" — a test of independence, not
+        identity: ``"analytic"``: :class:`AnalyticCosineNull` in the whitened dimension
+        (exact for whitened Gaussian embeddings), and the query OOD p-value from Hotelling's
+        law; ``"empirical"``: estimated from database pairs (:func:`empirical_cosine_null`;
+        pairs of different labels when ``labels`` are given). Both OOD p-values other than
+        Hotelling's are the rank of the query's Mahalanobis distance among the database's.
+    correction : {"auto", "sidak", "evt", None}, default="auto"
+        Top-1 correction of the pair nulls for searching ``n`` distinct items (the
+        ``"neighbour"`` null is already a law of the best item and takes only ``"auto"``).
+        ``"auto"``: ``"sidak"`` for the pair nulls. ``"sidak"``: :math:`1-(1-p)^n`,
         exact for independent pairs. ``"evt"`` (``null="empirical"`` only): a generalised
         extreme-value law fitted to :math:`-\log(1-m)` of the best similarity :math:`m` of
         each pseudo-query, moved to ``n`` by max-stability; it models the best-of-``n`` law
@@ -100,8 +112,10 @@ class CalibratedRetriever(BaseEstimator):
     ood_alpha : float in (0, 1), default=0.01
         Abstention level: ``abstain = ood_pvalues <= ood_alpha``.
     n_null_queries : int, default=2000
-        Pseudo-queries of the empirical null (``null="empirical"``); cost
-        ``O(n_null_queries · n · d)`` at fit.
+        Held-out items of the neighbour null, pseudo-queries of the empirical null (capped at
+        the number of distinct items); cost: that many searches at fit. The neighbour null's
+        rank p-values resolve ``1 / (n_null_queries + 1)``; below that they follow a fitted
+        exponential tail.
     duplicate_tol : float in [0, 1), default=1e-5
         Database rows whose whitened cosine distance ``1 - cos`` is at most this are copies of
         one item (:func:`~infogauss.retrieval.duplicates.find_duplicates`; 0: identical rows
@@ -170,8 +184,8 @@ class CalibratedRetriever(BaseEstimator):
         shrinkage: str | float = "ledoit_wolf",
         index: Any = "flat",
         index_params: dict | None = None,
-        null: str = "empirical",
-        correction: str | None = "sidak",
+        null: str = "neighbour",
+        correction: str | None = "auto",
         alpha: float = 0.01,
         ood_alpha: float = 0.01,
         n_null_queries: int = 2000,
@@ -202,9 +216,17 @@ class CalibratedRetriever(BaseEstimator):
                 "whiten=None (use whiten='pca')"
             )
         _index.check_index_param(self.index, self.index_params)
-        if self.null not in NULL_METHODS:
+        if self.null not in NULL_METHODS:  # before the correction check, which depends on it
             raise ValueError(f"`null` must be one of {NULL_METHODS}, got {self.null!r}")
-        check_correction(self.correction)
+        if self.null == "neighbour":
+            if self.correction != "auto":
+                raise ValueError(
+                    f"`correction` must be 'auto' with null='neighbour' (its law is already that "
+                    f"of the best database item), got {self.correction!r}; the corrections "
+                    "'sidak' and 'evt' belong to the pair nulls 'empirical' and 'analytic'"
+                )
+        elif self.correction != "auto":
+            check_correction(self.correction)
         if self.correction == "evt" and self.null == "analytic":
             raise ValueError(EVT_NEEDS_DATA)
         check_probability(self.alpha, "alpha")
@@ -291,12 +313,19 @@ class CalibratedRetriever(BaseEstimator):
             )
         Z = self._unit_embed(X, "database_embeddings", model)
         groups = find_duplicates(Z, tol=self.duplicate_tol)
+        raw_unit = unit_rows(X.copy(), "database_embeddings")
+        index, params, exact = _index.build_index(self.index, self.index_params, Z, self.seed)
+        exact_copy = None if exact else Z
         if self.null == "analytic":
             null = AnalyticCosineNull(dim)
-        else:
+        elif self.null == "empirical":
             null = empirical_cosine_null(
                 Z, labels, groups=groups, n_queries=self.n_null_queries, random_state=self.seed
             )
+        else:
+            norms = None if self.whiten is None else self._whitened_norms(X, model)
+            null = self._neighbour_null(Z, raw_unit, groups, index, params, exact_copy, norms,
+                                        float(model.shrinkage_ or 0.0))  # fmt: skip
         if self.null == "analytic" and n <= d:
             warnings.warn(
                 f"the database has n={n} <= d={d} rows: query OOD p-values use the empirical "
@@ -304,7 +333,6 @@ class CalibratedRetriever(BaseEstimator):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        index, params, exact = _index.build_index(self.index, self.index_params, Z, self.seed)
         return {
             "model_": model,
             "dim_": dim,
@@ -316,11 +344,57 @@ class CalibratedRetriever(BaseEstimator):
             "_groups": groups,
             "_ood_law": "f" if (self.null == "analytic" and n > d) else "empirical",
             "_database_m2": np.sort(model._mahalanobis(X)),
-            "_database_unit": unit_rows(X.copy(), "database_embeddings"),
-            "_exact_copy": None if exact else Z,
+            "_database_unit": raw_unit,
+            "_exact_copy": exact_copy,
             "_n_fit": n,
             "_relevance": None,
         }
+
+    def _neighbour_null(
+        self, Z: np.ndarray, raw_unit: np.ndarray, groups: np.ndarray, index: Any,
+        params: dict, exact_copy: np.ndarray | None, norms: np.ndarray | None, shrinkage: float,
+    ) -> Any:  # fmt: skip
+        """Leave-one-out neighbour statistics of ``n_null_queries`` distinct items."""
+        reps = np.flatnonzero(groups == np.arange(groups.shape[0]))
+        if reps.size < 3:
+            raise ValueError(
+                f"null='neighbour' needs at least 3 distinct database items, got {reps.size} "
+                "(duplicates count once); use more data or null='analytic'"
+            )
+        n_ref, n_cand = reference_size(reps.size)
+        rng = np.random.default_rng(self.seed)
+        rows = np.sort(rng.choice(reps, size=min(self.n_null_queries, reps.size), replace=False))
+        width = _candidate_width(groups, n_cand + 1, Z.shape[0])
+        wsim, idx = _search_exact(index, exact_copy, params, Z[rows], width, None, None)
+        ids, pos, _ = distinct_candidates(idx, groups, n_cand, exclude=groups[rows])
+        ws = _take(wsim, pos)
+        if norms is not None:  # score the held-out items as the whitening had not seen them
+            ws = held_out_cosines(ws, norms[rows], np.where(ids >= 0, norms[np.maximum(ids, 0)],
+                                  np.nan), Z.shape[0], shrinkage)  # fmt: skip
+        rs = None if self.whiten is None else gather_dot(raw_unit[rows], raw_unit, ids)
+        return fit_neighbour_null(ws, rs, n_ref)
+
+    @staticmethod
+    def _whitened_norms(X: np.ndarray, model: GaussianModel) -> np.ndarray:
+        """``|z|`` of every row in the whitened space (before the unit normalisation)."""
+        out = np.empty(X.shape[0], dtype=np.float64)
+        step = max(1, (1 << 24) // max(model.whitening_.shape[1], 1))
+        for start in range(0, X.shape[0], step):
+            Zb = core.whiten(X[start : start + step], model.location_, model.whitening_,
+                             dtype=model.dtype, chunk_size=model.chunk_size)  # fmt: skip
+            out[start : start + step] = np.sqrt(np.einsum("ij,ij->i", Zb, Zb, dtype=np.float64))
+        return out
+
+    def _neighbour_pvalues(
+        self, Qu: np.ndarray, wsim: np.ndarray, idx: np.ndarray
+    ) -> np.ndarray:
+        """p-values of every searched column under the neighbour null (copies share theirs)."""
+        null = self.null_
+        ids, pos, col_rank = distinct_candidates(idx, self._groups, null.n_candidates)
+        rs = None if null.raw is None else gather_dot(Qu, self._database_unit, ids)
+        p = null.pvalues(_take(wsim, pos), rs)
+        return np.where(col_rank >= 0, np.take_along_axis(p, np.maximum(col_rank, 0), axis=1),
+                        1.0)  # fmt: skip
 
     def _set_groups(self, groups: np.ndarray) -> None:
         self._groups = groups
@@ -384,12 +458,18 @@ class CalibratedRetriever(BaseEstimator):
             Small = more similar than non-matches are.
         """
         check_is_fitted(self, "index_")
+        if self.null == "neighbour":
+            raise ValueError(
+                "similarity_pvalues scores single similarities under a pair null; null='neighbour' "
+                "scores a query's whole candidate list: use search(), or a retriever with "
+                "null='empirical' or 'analytic'"
+            )
         n = self.n_distinct_ if n_searched is None else check_positive_int(n_searched, "n_searched")
         return self._pvalues(np.asarray(whitened_similarities, dtype=np.float64), n)
 
     def _pvalues(self, s: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         p = self.null_.sf(s)
-        if self.correction == "sidak":  # reuse p (the null's top1_sf would compute it again)
+        if self.correction in ("sidak", "auto"):  # reuse p (the null's top1_sf would compute it again)
             return p, sidak_correction(p, n)
         return p, (p.copy() if self.correction is None else self.null_.top1_sf(s, n, "evt"))
 
@@ -441,24 +521,29 @@ class CalibratedRetriever(BaseEstimator):
     def _index_search(
         self, Zq: np.ndarray, k: int, nprobe: Any, ef_search: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        wsim, idx = _index.search(self.index_, Zq, k, self.index_params_, nprobe=nprobe,
-                                  ef_search=ef_search)  # fmt: skip
-        if self._exact_copy is not None:  # compressed index: rescore the candidates exactly
-            wsim = gather_dot(Zq, self._exact_copy, idx)
-            order = np.argsort(np.where(idx < 0, np.inf, -wsim), axis=1, kind="stable")
-            wsim = np.take_along_axis(wsim, order, axis=1)
-            idx = np.take_along_axis(idx, order, axis=1)
-        wsim[idx < 0] = np.nan
-        return wsim, idx
+        return _search_exact(self.index_, self._exact_copy, self.index_params_, Zq, k, nprobe,
+                             ef_search)  # fmt: skip
 
     def _search(
         self, Q: np.ndarray, k: int, nprobe: Any = None, ef_search: Any = None
     ) -> RetrievalResult:
         Zq = self._unit_embed(Q, "queries")
-        wsim, idx = self._index_search(Zq, k, nprobe, ef_search)
+        Qu = unit_rows(Q.copy(), "queries")
+        neighbour = self.null == "neighbour"
+        width = k
+        if neighbour:
+            width = max(k, _candidate_width(self._groups, self.null_.n_candidates,
+                                            self.n_database_))  # fmt: skip
+        wsim, idx = self._index_search(Zq, width, nprobe, ef_search)
+        if neighbour:
+            p = self._neighbour_pvalues(Qu, wsim, idx)[:, :k]
+            wsim, idx = wsim[:, :k], idx[:, :k]
         missing = idx < 0
         filled = np.where(missing, -1.0, wsim).astype(np.float64)
-        p, pc = self._pvalues(filled, self.n_distinct_)
+        if neighbour:
+            pc = p.copy()
+        else:
+            p, pc = self._pvalues(filled, self.n_distinct_)
         p[missing] = 1.0
         pc[missing] = 1.0
         ood_p = self._ood_pvalues(Q)
@@ -469,7 +554,7 @@ class CalibratedRetriever(BaseEstimator):
         labels = None if self.labels_ is None else self.labels_[np.maximum(idx, 0)]
         return RetrievalResult(
             indices=idx,
-            similarities=gather_dot(unit_rows(Q.copy(), "queries"), self._database_unit, idx),
+            similarities=gather_dot(Qu, self._database_unit, idx),
             whitened_similarities=wsim,
             pvalues=p,
             corrected_pvalues=pc,
@@ -656,3 +741,34 @@ class CalibratedRetriever(BaseEstimator):
     @classmethod
     def _from_state(cls, path: Any, meta: dict, arrays: dict) -> CalibratedRetriever:
         return _persist.from_state(cls, path, meta, arrays)
+
+
+def _search_exact(
+    index: Any, exact_copy: np.ndarray | None, params: dict, Zq: np.ndarray, k: int,
+    nprobe: Any, ef_search: Any,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Search ``index``; a compressed index's candidates are rescored from the exact copy."""
+    wsim, idx = _index.search(index, Zq, k, params, nprobe=nprobe, ef_search=ef_search)
+    if exact_copy is not None:  # compressed index: rescore the candidates exactly
+        wsim = gather_dot(Zq, exact_copy, idx)
+        order = np.argsort(np.where(idx < 0, np.inf, -wsim), axis=1, kind="stable")
+        wsim = np.take_along_axis(wsim, order, axis=1)
+        idx = np.take_along_axis(idx, order, axis=1)
+    wsim[idx < 0] = np.nan
+    return wsim, idx
+
+
+def _candidate_width(groups: np.ndarray, n_items: int, n_rows: int) -> int:
+    """Search width that holds ``n_items`` distinct items whatever their copies: the sizes of
+    the ``n_items`` largest duplicate groups, summed (at most ``n_rows``)."""
+    sizes = np.bincount(groups, minlength=1)
+    sizes = sizes[sizes > 0]
+    top = np.sort(sizes)[::-1][:n_items]
+    return int(min(n_rows, top.sum() + max(0, n_items - top.size)))
+
+
+def _take(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``values[row, pos]`` as float64, NaN where ``pos < 0``."""
+    out = np.take_along_axis(values, np.maximum(pos, 0), axis=1).astype(np.float64)
+    out[pos < 0] = np.nan
+    return out

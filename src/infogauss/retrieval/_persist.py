@@ -19,6 +19,7 @@ from .. import persistence
 from ..model import GaussianModel
 from . import _index
 from ._result import CALIBRATORS
+from .neighbour import NeighbourNull
 from .nulls import AnalyticCosineNull, EmpiricalCosineNull
 
 _MODEL = "model__"
@@ -60,6 +61,13 @@ def state(r: Any) -> tuple[dict, dict, dict]:
             "gev_shape": r.null_.gev_shape, "gev_loc": r.null_.gev_loc,
             "gev_scale": r.null_.gev_scale,
         }  # fmt: skip
+    elif isinstance(r.null_, NeighbourNull):
+        arrays["null_whitened"] = r.null_.whitened
+        if r.null_.raw is not None:
+            arrays["null_raw"] = r.null_.raw
+            arrays["null_fused"] = r.null_.fused
+        attrs["null"] = {"kind": "neighbour", "n_reference": r.null_.n_reference,
+                         "n_candidates": r.null_.n_candidates}  # fmt: skip
     else:
         attrs["null"] = {"kind": "analytic", "dim": int(r.null_.dim)}
     if r._relevance is not None:
@@ -132,6 +140,8 @@ def from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
                 gev_shape=float(null_meta["gev_shape"]), gev_loc=float(null_meta["gev_loc"]),
                 gev_scale=float(null_meta["gev_scale"]),
             )  # fmt: skip
+        elif null_meta.get("kind") == "neighbour":
+            null = _neighbour_null(arrays, null_meta, n)
         elif null_meta.get("kind") == "analytic":
             null = AnalyticCosineNull(int(null_meta["dim"]))
         else:
@@ -148,7 +158,7 @@ def from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
         raise err(path, f"is missing the array or metadata entry {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:
         raise err(path, str(exc) if isinstance(exc, ValueError) else repr(exc)) from exc
-    if (null_meta["kind"] == "empirical") != (r.null == "empirical"):
+    if null_meta["kind"] != r.null:
         raise err(path, f"its null ({null_meta['kind']}) does not match null={r.null!r}")
     r.model_, r.index_, r.index_params_, r.null_ = model, index, index_params, null
     r.dim_, r.n_database_, r.n_features_in_, r.labels_ = dim, n, d, labels
@@ -162,3 +172,19 @@ def from_state(cls: type, path: Any, meta: dict, arrays: dict) -> Any:
         r.relevance_method_ = rel["method"]
         r.relevance_ece_, r.relevance_brier_ = float(rel["ece"]), float(rel["brier"])
     return r
+
+
+def _neighbour_null(arrays: dict, meta: dict, n: int) -> NeighbourNull:
+    """The neighbour null's sorted samples, checked (a ValueError says what is wrong)."""
+    n_ref, n_cand = int(meta["n_reference"]), int(meta["n_candidates"])
+    if not (1 <= n_ref < n_cand < n):
+        raise ValueError(f"the neighbour null has invalid sizes K={n_ref}, C={n_cand}")
+    samples = [arrays["null_whitened"]]
+    if "null_raw" in arrays or "null_fused" in arrays:
+        samples += [arrays["null_raw"], arrays["null_fused"]]
+    for a in samples:
+        if (a.ndim != 1 or a.dtype != np.float64 or a.shape != samples[0].shape or a.size < 2
+                or not np.isfinite(a).all() or np.any(np.diff(a) < 0)):  # fmt: skip
+            raise ValueError("the neighbour null's samples are not sorted finite float64 arrays")
+    raw, fused = (samples[1], samples[2]) if len(samples) == 3 else (None, None)
+    return NeighbourNull(samples[0], raw, fused, n_ref, n_cand)

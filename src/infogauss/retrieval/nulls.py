@@ -51,7 +51,7 @@ __all__ = [
     "CORRECTIONS",
 ]
 
-NULL_METHODS = ("analytic", "empirical")
+NULL_METHODS = ("neighbour", "empirical", "analytic")
 CORRECTIONS = ("sidak", "evt", None)
 _BLOCK_BYTES = 1 << 26
 # 1 - c below this is "at the bound" for the log transform (float32 cosines resolve ~6e-8)
