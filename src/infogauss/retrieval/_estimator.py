@@ -19,13 +19,12 @@ from ..metrics import brier_score, expected_calibration_error
 from ..model import GaussianModel
 from . import _index, _persist
 from ._input import (
-    FLOAT_DTYPES,
+    check_float32_range,
     check_k,
     check_labels,
     gather_dot,
     refuse_ambiguous,
-    to_float32,
-    unit_rows,
+    unit32,
 )
 from ._result import CALIBRATION_METHODS, CALIBRATORS, RetrievalResult
 from .duplicates import DUPLICATE_TOL, duplicate_groups, find_duplicates, merge_groups
@@ -240,18 +239,21 @@ class CalibratedRetriever(BaseEstimator):
             raise TypeError(f"`seed` must be an integer or None, got {self.seed!r}")
 
     def _validate(self, X: Any, name: str, *, reset: bool, min_rows: int = 1) -> np.ndarray:
-        """The one conversion: refuse ambiguous input, ``validate_data``, float32."""
+        """The one conversion: refuse ambiguous input, ``validate_data``, finite and in float32's
+        range. float64 input stays float64 until it is centred and whitened (an offset far
+        larger than the spread would leave nothing in float32); what faiss stores is float32."""
         arr = refuse_ambiguous(X, name)
         check_matrix_like(arr, name, min_samples=min_rows)  # row and column counts, named
         arr = validate_data(
             self,
             X if hasattr(X, "columns") else arr,  # a DataFrame keeps its column names
             reset=reset,
-            dtype=FLOAT_DTYPES,
+            dtype=[np.float64, np.float32],  # ints, bools, float16: float64, like sklearn
             ensure_all_finite=False,
             ensure_min_samples=min_rows,
         )
-        return to_float32(arr, name)
+        check_float32_range(arr, name)
+        return np.ascontiguousarray(arr)
 
     def _check_queries(self, X: Any, name: str) -> np.ndarray:
         check_is_fitted(self, "index_")
@@ -304,6 +306,7 @@ class CalibratedRetriever(BaseEstimator):
         model = GaussianModel(
             shrinkage=self.shrinkage, whiten=self.whiten or "zca", n_components=self.n_components
         )._fit_array(X)
+        model._warn_precision(X.dtype)  # the Gaussian's own warning, before faiss's float32
         dim = d if self.whiten is None else int(self.n_components or model.whitening_.shape[1])
         if dim < 2:
             raise ValueError(
@@ -313,7 +316,7 @@ class CalibratedRetriever(BaseEstimator):
             )
         Z = self._unit_embed(X, "database_embeddings", model)
         groups = find_duplicates(Z, tol=self.duplicate_tol)
-        raw_unit = unit_rows(X.copy(), "database_embeddings")
+        raw_unit = unit32(X.copy(), "database_embeddings")
         index, params, exact = _index.build_index(self.index, self.index_params, Z, self.seed)
         exact_copy = None if exact else Z
         if self.null == "analytic":
@@ -418,14 +421,10 @@ class CalibratedRetriever(BaseEstimator):
     def _unit_embed(self, X: np.ndarray, name: str, model: GaussianModel | None = None) -> np.ndarray:
         model = self.model_ if model is None else model
         if self.whiten is None:
-            Z = X.copy()
-        else:
-            Z = np.ascontiguousarray(
-                core.whiten(X, model.location_, model.whitening_, dtype=model.dtype,
-                            chunk_size=model.chunk_size),
-                dtype=np.float32,
-            )  # fmt: skip
-        return unit_rows(Z, name)
+            return unit32(X.copy(), name)
+        Z = core.whiten(X, model.location_, model.whitening_, dtype=model.dtype,
+                        chunk_size=model.chunk_size)  # fmt: skip
+        return unit32(np.array(Z, copy=Z is X), name)  # normalised in the compute dtype
 
     def embed(self, X: Any) -> np.ndarray:
         """Unit-norm whitened rows, as stored in the index (float32, C-contiguous).
@@ -492,7 +491,12 @@ class CalibratedRetriever(BaseEstimator):
         if self._ood_law == "f":
             model = self.model_
             return core.mahalanobis_pvalues(m2, model.n_samples_seen_, model.n_features_in_, "f")
-        return calibration.rank_pvalues(self._database_m2, m2)
+        # a query that is a database row ties with its own distance, and rounding differs by
+        # a few ulps between a batch and one row (BATCH_RTOL): ties within that tolerance
+        # count against the query, so the rank (a step function) is the same either way
+        tol = core.BATCH_RTOL["float32" if m2.dtype == np.float32 else "float64"]
+        m2 = m2.astype(np.float64)
+        return calibration.rank_pvalues(self._database_m2, m2 - tol * np.maximum(1.0, np.abs(m2)))
 
     # ------------------------------------------------------------------ search
     def search(
@@ -528,7 +532,7 @@ class CalibratedRetriever(BaseEstimator):
         self, Q: np.ndarray, k: int, nprobe: Any = None, ef_search: Any = None
     ) -> RetrievalResult:
         Zq = self._unit_embed(Q, "queries")
-        Qu = unit_rows(Q.copy(), "queries")
+        Qu = unit32(Q.copy(), "queries")
         neighbour = self.null == "neighbour"
         width = k
         if neighbour:
@@ -618,7 +622,7 @@ class CalibratedRetriever(BaseEstimator):
         ood = self._ood_pvalues(Xn)
         _index.add(self.index_, Z)  # the only step that changes self before it can fail
         self._database_m2 = np.sort(np.concatenate([self._database_m2, m2]))
-        self._database_unit = np.vstack([self._database_unit, unit_rows(Xn.copy(), "X")])
+        self._database_unit = np.vstack([self._database_unit, unit32(Xn.copy(), "X")])
         if self._exact_copy is not None:
             self._exact_copy = np.vstack([self._exact_copy, Z])
         self.labels_ = all_labels

@@ -65,22 +65,35 @@ def refuse_ambiguous(X: Any, name: str) -> Any:
     return arr
 
 
-def to_float32(arr: np.ndarray, name: str) -> np.ndarray:
-    """Finite check in the input's precision, then C-contiguous float32 (overflow refused)."""
+def check_float32_range(arr: np.ndarray, name: str) -> None:
+    """Finite in the input's precision, and representable in float32 (no overflow to inf, no
+    nonzero value underflowing to 0): faiss stores float32 vectors."""
     if not all_finite(arr):
         raise ValueError(f"`{name}` contains NaN or infinity; remove or impute them first")
+    if arr.dtype == np.float32:
+        return
     with np.errstate(over="ignore"):  # overflow to inf is reported just below
-        out = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.dtype != np.float32 and not all_finite(out):
+        out = arr.astype(np.float32)
+    if not all_finite(out):
         raise ValueError(
             f"`{name}` has values too large for float32 (faiss works in float32); rescale it"
         )
-    if arr.dtype != np.float32 and np.count_nonzero(out) != np.count_nonzero(arr):
+    if np.count_nonzero(out) != np.count_nonzero(arr):
         raise ValueError(
             f"`{name}` has nonzero values too small for float32 (they underflow to 0; faiss "
             "works in float32); rescale it, e.g. X / np.abs(X).max()"
         )
-    return out
+
+
+def to_float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """:func:`check_float32_range`, then C-contiguous float32."""
+    check_float32_range(arr, name)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def unit32(Z: np.ndarray, name: str) -> np.ndarray:
+    """Unit rows (:func:`unit_rows`, in ``Z``'s precision, in place), then C-contiguous float32."""
+    return np.ascontiguousarray(unit_rows(Z, name), dtype=np.float32)
 
 
 def as_float32_rows(
