@@ -7,6 +7,7 @@ Run one as ``infogauss bench NAME [ARGS]`` (``NAME`` a module below or one of it
 alias              module                  what it measures
 =================  ======================  ====================================================
 ``ood``            ``ood_cifar10``         OOD detectors on an embedding set, with baselines
+``ood_suite``      ``ood_suite``           every detector vs strong baselines on every set
 ``retrieval``      ``retrieval_cifar10``   calibrated retrieval vs raw and whitened cosine
 ``table1``         ``paper_table1``        the paper's Table 1 next to null-aware diagnostics
 ``speed``          ``scoring_speed``       fit and scoring throughput against the GEMM rate
@@ -43,6 +44,7 @@ __all__ = ["ALIASES", "checkout_root", "results_dir", "scratch_dir", "output_pat
 #: Short names of ``infogauss bench NAME`` -> module of this package.
 ALIASES: dict[str, str] = {
     "ood": "ood_cifar10",
+    "ood_suite": "ood_suite",
     "retrieval": "retrieval_cifar10",
     "table1": "paper_table1",
     "speed": "scoring_speed",

@@ -57,6 +57,7 @@ from ._ensemble import EnsembleOOD
 from ._local import METRICS, SEARCHES, LocalGaussianOOD, local_mahalanobis_sq
 from ._mixture import MIXTURE_SCORES, GaussianMixtureOOD
 from ._norm import NormAwareOOD
+from ._select import SelectionResult, default_candidates, select_detector
 
 __all__ = [
     "MahalanobisOOD",
@@ -64,6 +65,9 @@ __all__ = [
     "GaussianMixtureOOD",
     "EnsembleOOD",
     "NormAwareOOD",
+    "select_detector",
+    "default_candidates",
+    "SelectionResult",
     "local_mahalanobis_sq",
     "combine_pvalues",
     "COMBINE_METHODS",
