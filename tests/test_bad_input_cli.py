@@ -283,7 +283,7 @@ for cid, det, src, extra, pattern in [
     ("a flipped bit in DETECTOR", "det_flipped", "X", (), r"`DETECTOR`: corrupt or incompatible"),
     ("DETECTOR from a future version", "det_future", "X", (), r"`DETECTOR`: .*upgrade infogauss"),
     ("a Gaussian model as DETECTOR", "model", "X", (),
-     r"`DETECTOR`: .*holds a GaussianModel, not a MahalanobisOOD"),
+     r"`DETECTOR`: .*is a GaussianModel model file, not an OOD detector"),
     ("EMBEDDINGS of another width", "det", "narrow", (),
      r"`EMBEDDINGS` has 3 features, but the detector in '.*' is expecting 4"),
     ("NaN rows", "det", "nan", (), r"`EMBEDDINGS` contains NaN or infinity \(first at row 3\)"),

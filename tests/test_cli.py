@@ -554,3 +554,33 @@ def test_output_under_a_file_is_named_as_such(tmp_path, rng, capsys):
     (tmp_path / "afile").write_text("x")
     assert main(["fit", str(emb), "--out", str(tmp_path / "afile" / "m.npz"), "--no-progress"]) == 2
     assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def test_ood_select_writes_the_choice_and_score_reads_any_detector(tmp_path, capsys):
+    """`ood select` chooses from in-distribution rows alone; `ood score` reads whatever
+    detector kind it wrote; a file of another kind is refused by name."""
+    from infogauss import GaussianModel, load
+    from infogauss.ood import MahalanobisOOD
+    from infogauss.ood._base import CalibratedDetector
+
+    rng = np.random.default_rng(5)
+    centres = np.array([[0.0, 0, 0], [6, 0, 0], [0, 6, 0]])
+    y = rng.integers(0, 3, 500)
+    X = centres[y] + rng.standard_normal((500, 3))
+    emb, lab = tmp_path / "X.npy", tmp_path / "y.npy"
+    np.save(emb, X)
+    np.save(lab, y)
+    det, rep = tmp_path / "det.npz", tmp_path / "choice.json"
+    assert main(["ood", "select", str(emb), "--labels", str(lab), "--out", str(det), "--report",
+                 str(rep), "--no-progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    choice = json.loads(rep.read_text())["result"]["choice"]
+    assert f"chose {choice}" in out
+    fitted = load(det)
+    assert isinstance(fitted, (MahalanobisOOD, CalibratedDetector))
+    scores = tmp_path / "s.npy"
+    assert main(["ood", "score", str(det), str(emb), "--out", str(scores), "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(scores), fitted.score_samples(X))
+    other = GaussianModel().fit(X).save(tmp_path / "gm.npz")
+    assert main(["ood", "score", str(other), str(emb), "--out", str(scores), "--no-progress"]) == 2
+    assert "is a GaussianModel model file, not an OOD detector" in capsys.readouterr().err

@@ -6,12 +6,17 @@
                       [--labels LABELS.npy] [--contamination 0.05] [--statistic distance|typicality]
                       [--calibration split|none] [--calibration-size 0.2] [--n-clusters 10]
                       [--shrinkage ledoit_wolf] [--seed 0]
+    infogauss ood select EMBEDDINGS.npy --out detector.npz [--labels LABELS.npy]
+                      [--report choice.json] [--max-rows 4000] [--n-groups 5] [--seed 0]
     infogauss ood score DETECTOR.npz EMBEDDINGS.npy --out scores.npy
                       [--kind score|pvalue|label] [--alpha A] [--chunk-size ROWS]
 
 ``fit`` trains :class:`~infogauss.MahalanobisOOD` on in-distribution embeddings (by default it
 holds out 20% of them to calibrate the threshold, split-conformal) and writes the detector file
-(:meth:`MahalanobisOOD.save`). ``score`` writes one value per row of ``EMBEDDINGS``:
+(:meth:`MahalanobisOOD.save`). ``select`` chooses among infogauss's detectors by
+leave-group-out validation on the in-distribution embeddings alone
+(:func:`infogauss.ood.select_detector`), refits the choice (calibrated) and writes it.
+``score`` reads any OOD detector file and writes one value per row of ``EMBEDDINGS``:
 ``score``: ``score_samples`` (float64, higher = more in-distribution); ``pvalue``: conformal
 p-values (float64 in (0, 1], small = evidence of OOD); ``label``: ``predict`` (int64, +1
 in-distribution, -1 out; at ``--alpha`` when given, else at the detector's contamination).
@@ -21,6 +26,7 @@ Needs numpy, scipy and scikit-learn only.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +93,7 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
     add_shrinkage(fit)
     fit.add_argument("--seed", type=int, default=0, help="seed of the split and k-means [0]")
 
+    configure_select(sub)
     score = sub.add_parser("score", help="score embeddings with a fitted detector",
                            description="Score embeddings with a detector written by `infogauss "
                            "ood fit`.")
@@ -102,6 +109,81 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
                        help="with --kind label: flag rows whose conformal p-value is <= alpha "
                        "(default: the detector's contamination threshold)")
     add_chunk_size(score)
+
+
+def configure_select(sub: Any) -> None:
+    sel = sub.add_parser("select", help="choose a detector from in-distribution data alone",
+                         description="Choose among infogauss's OOD detectors by leave-group-out "
+                         "validation on in-distribution embeddings (classes with --labels, else "
+                         "k-means groups), refit the choice with split-conformal calibration and "
+                         "write it (.npz model file).")
+    add_common_flags(sel)
+    sel.set_defaults(_command="ood select", _run=run_ood_select)
+    sel.add_argument("embeddings", metavar="EMBEDDINGS",
+                     help="in-distribution embeddings, 2-D float .npy")
+    sel.add_argument("--out", required=True, help="detector file to write (.npz)")
+    sel.add_argument("--labels", metavar="LABELS.npy",
+                     help="one class label per row (1-D .npy): the held-out groups are the classes")
+    sel.add_argument("--report", default=None,
+                     help="also write the validation AUROC of every candidate (.json)")
+    sel.add_argument("--max-rows", type=positive_int, default=4000,
+                     help="rows used for the validation [4000]")
+    sel.add_argument("--n-groups", type=positive_int, default=5,
+                     help="k-means groups without --labels [5]")
+    sel.add_argument("--seed", type=int, default=0, help="seed [0]")
+
+
+def run_ood_select(args: argparse.Namespace) -> int:
+    from .. import _io
+    from ..ood import select_detector
+
+    out = check_out(args.out, [args.embeddings, args.labels])
+    report = None if args.report is None else check_out(args.report, [args.embeddings,
+                                                                       args.labels], "--report")
+    X = read_embeddings(args.embeddings, "EMBEDDINGS")
+    y = None if args.labels is None else read_labels(args.labels, "--labels", X.shape[0],
+                                                     "EMBEDDINGS")  # fmt: skip
+    with as_arguments(X="EMBEDDINGS", y="--labels", n_groups="--n-groups",
+                      max_rows="--max-rows"):  # fmt: skip
+        res = select_detector(np.asarray(X), y, n_groups=args.n_groups, max_rows=args.max_rows,
+                              random_state=args.seed)  # fmt: skip
+    path = res.estimator.save(out) or out
+    summary = {"outputs": {"detector": str(path)}, "choice": res.best, "groups": res.groups,
+               "validation_auroc": res.scores, "errors": res.errors,
+               "n_samples": int(X.shape[0]), "n_features": int(X.shape[1])}  # fmt: skip
+    if report is not None:
+        _io.write_results(report, {"benchmark": "ood_select", "config": vars_of(args),
+                                   "environment": _io.environment(), "result": summary})  # fmt: skip
+        summary["outputs"]["report"] = str(report)
+    emit(args, summary,
+         f"chose {res.best} (leave-{'class' if res.groups == 'labels' else 'cluster'}-out AUROC "
+         f"{res.scores[res.best]:.3f}; " + ", ".join(f"{k} {v:.3f}" for k, v in res.scores.items()
+                                                     if k != res.best)
+         + f"); refitted on {X.shape[0]} rows, calibrated; wrote {path}")  # fmt: skip
+    return 0
+
+
+def vars_of(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if not k.startswith("_") and
+            isinstance(v, (str, int, float, bool, type(None)))}  # fmt: skip
+
+
+class _AnyOODDetector:
+    """Loads any OOD detector file (MahalanobisOOD or one of the detectors beside it)."""
+
+    @staticmethod
+    def load(path: Any) -> Any:
+        from .. import persistence
+        from ..ood import MahalanobisOOD
+        from ..ood._base import CalibratedDetector
+
+        det = persistence.load(path)
+        if not isinstance(det, (MahalanobisOOD, CalibratedDetector)):
+            raise ValueError(
+                f"{str(path)!r} is a {type(det).__name__} model file, not an OOD detector (write one "
+                "with `infogauss ood fit` or `infogauss ood select`)"
+            )
+        return det
 
 
 def run_ood(args: argparse.Namespace) -> int:
@@ -177,7 +259,7 @@ def run_ood_score(args: argparse.Namespace) -> int:
     estimator_file(args.detector, "DETECTOR")  # the arguments in order
     header = embeddings_header(args.embeddings, "EMBEDDINGS")
     _require(MahalanobisOOD, "load")
-    det = load_estimator(MahalanobisOOD, args.detector, "DETECTOR")
+    det = load_estimator(_AnyOODDetector, args.detector, "DETECTOR")
     if header.n_features != det.n_features_in_:
         raise ValueError(
             f"`EMBEDDINGS` has {header.n_features} features, but the detector in "
@@ -204,7 +286,8 @@ def run_ood_score(args: argparse.Namespace) -> int:
     values = np.concatenate(blocks)
     path = _io.save_npy(out, values, name="--out", inputs=inputs)
     payload: dict = {"outputs": {"scores": str(path)}, "kind": args.kind,
-                     "n_samples": int(values.shape[0]), "method": det.method}
+                     "n_samples": int(values.shape[0]), "detector": type(det).__name__,
+                     "method": getattr(det, "method", None)}
     text = f"wrote {args.kind} values of {values.shape[0]} embeddings to {path}"
     flagged = None
     if args.kind == "label":
