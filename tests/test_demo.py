@@ -30,6 +30,7 @@ def test_demo_quick_and_its_claims_match_its_numbers(tmp_path, capsys):
         s["trained"]["gaussian"] and not s["untrained"]["gaussian"])
     assert ("not jointly" in s["meaning"]) == (not s["trained"]["gaussian"]
                                                and s["trained"]["ad_pass"] >= 0.9)
+    assert ("is called 'Gaussian' by the same checks" in s["meaning"]) == s["exact Gaussian"]["gaussian"]
     d = r["digits"]
     assert d["meaning"].startswith("Not Gaussian") == (not d["trained"]["gaussian"])
     g = r["gaussianize"]
@@ -42,6 +43,8 @@ def test_demo_quick_and_its_claims_match_its_numbers(tmp_path, capsys):
     assert ("inside" in o["meaning"]) == o["calibrated"]
     assert o["best_infogauss"] in o["meaning"] and o["best_baseline"] in o["meaning"]
     assert {"kNN cosine (k=1)", "LOF (k=20)", "infogauss default (global)"} <= set(o["detectors"])
+    chosen = f"infogauss selected ({o['selected']})"
+    assert chosen in o["detectors"] and f"{o['detectors'][chosen]['auroc']:.3f}" in o["meaning"]
     rt = r["retrieval"]
     lo, hi = binomial_band(MATCH_ALPHA, rt["n_no_match"], level=0.99)
     assert rt["band99"] == [lo, hi] and rt["holds"] == (rt["false_match_rate"] <= hi)
