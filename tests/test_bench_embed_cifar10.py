@@ -92,3 +92,26 @@ def test_embed_cifar10_reports_progress_and_provenance(tmp_path, monkeypatch, ca
     assert np.load(out / "ood_tin_resize.npy").shape[0] == 10
     emb = read_embedding_set(out)
     assert emb.train.shape[0] == 40 and sorted(emb.ood) == ["tin_crop", "tin_resize"]
+
+
+@pytest.mark.torch
+def test_in_classes_makes_a_leave_classes_out_set(tmp_path, monkeypatch, rng):
+    pytest.importorskip("torch")
+    from infogauss.datasets import read_embedding_set
+
+    labels = {"train": np.arange(40) % 10, "test": np.arange(20) % 10}
+    monkeypatch.setattr(embed_cifar10, "load_cifar10_zip", lambda path, split: types.SimpleNamespace(
+        images=rng.integers(0, 256, (labels[split].size, 3, 32, 32), dtype=np.uint8),
+        labels=labels[split].astype(np.int64)))  # fmt: skip
+    out = tmp_path / "emb6"
+    assert embed_cifar10.main(["--untrained", "small_cnn", "--widths", "4", "8", "8", "--out",
+                               str(out), "--precision", "fp32", "--data", str(tmp_path),
+                               "--no-tinyimagenet", "--in-classes", "0", "1", "2", "3", "4", "5",
+                               "--no-progress"]) == 0  # fmt: skip
+    emb = read_embedding_set(out)
+    assert emb.train.shape[0] == 24 and set(emb.train_labels) == set(range(6))
+    assert emb.test.shape[0] == 12 and list(emb.ood) == ["cifar10_held_out"]
+    assert emb.ood["cifar10_held_out"].shape[0] == 8
+    with pytest.raises(SystemExit, match="classes 0-9, got \\[12\\]"):
+        embed_cifar10.main(["--untrained", "small_cnn", "--out", str(tmp_path / "x"), "--data",
+                            str(tmp_path), "--no-tinyimagenet", "--in-classes", "12"])  # fmt: skip

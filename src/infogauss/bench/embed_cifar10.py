@@ -35,6 +35,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -112,6 +113,9 @@ def main(argv=None) -> int:
                     help="directory with the shared zips [../shared/data next to the checkout]")
     ap.add_argument("--ood", action="append", default=[], metavar="NAME=PATH")
     ap.add_argument("--no-tinyimagenet", action="store_true")
+    ap.add_argument("--in-classes", type=int, nargs="+", default=None, metavar="C",
+                    help="leave-classes-out set: train/test keep these CIFAR-10 classes, and the "
+                    "test images of the other classes become the OOD set cifar10_held_out")
     ap.add_argument("--jpeg-quality", type=int, default=75)
     ap.add_argument("--crop-seed", type=int, default=0)
     ap.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
@@ -137,6 +141,16 @@ def main(argv=None) -> int:
     te = load_cifar10_zip(data / "cifar10_jpeg.zip", "test")
     ood_images: dict[str, np.ndarray] = {}
     ood_meta: dict[str, dict] = {}
+    if args.in_classes:
+        bad = sorted(set(args.in_classes) - set(range(10)))
+        if bad:
+            raise SystemExit(f"--in-classes must be CIFAR-10 classes 0-9, got {bad}")
+        keep_tr, keep_te = np.isin(tr.labels, args.in_classes), np.isin(te.labels, args.in_classes)
+        ood_images["cifar10_held_out"] = te.images[~keep_te]
+        ood_meta["cifar10_held_out"] = {"rule": "CIFAR-10 test images of the classes not in "
+                                        f"{sorted(args.in_classes)} (near-OOD)"}  # fmt: skip
+        tr = SimpleNamespace(images=np.ascontiguousarray(tr.images[keep_tr]), labels=tr.labels[keep_tr])
+        te = SimpleNamespace(images=np.ascontiguousarray(te.images[keep_te]), labels=te.labels[keep_te])
     if not args.no_tinyimagenet:
         for mode in ("resize", "crop"):
             ood_images[f"tin_{mode}"] = load_tinyimagenet_zip(

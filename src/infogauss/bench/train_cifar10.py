@@ -41,6 +41,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from infogauss import _io
 from infogauss.bench import checkout_root, results_dir, shared_data_dir
 from infogauss.bench._env import setup_logging, show_progress
@@ -75,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="checkpoint name (default from encoder/mode)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--train-subset", type=int, default=None, help="use the first N train images (smoke runs)")
+    p.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
+                   help="train (and evaluate kNN) on these CIFAR-10 classes only, e.g. 0 1 2 3 4 5 "
+                   "for the leave-classes-out OOD set (the others are then near-OOD)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (none either when stderr is not a terminal)")
     return p.parse_args(argv)
@@ -108,9 +113,16 @@ def main(argv=None) -> int:
     tr = load_cifar10_zip(args.data, "train")
     te = load_cifar10_zip(args.data, "test")
     x_tr, y_tr = tr.images, tr.labels
+    x_te, y_te = te.images, te.labels
+    if args.classes:
+        bad = sorted(set(args.classes) - set(range(10)))
+        if bad:
+            raise SystemExit(f"--classes must be CIFAR-10 classes 0-9, got {bad}")
+        keep_tr, keep_te = np.isin(y_tr, args.classes), np.isin(y_te, args.classes)
+        x_tr, y_tr, x_te, y_te = x_tr[keep_tr], y_tr[keep_tr], x_te[keep_te], y_te[keep_te]
     if args.train_subset:
         x_tr, y_tr = x_tr[:args.train_subset], y_tr[:args.train_subset]
-    log.info("data: train %s test %s (%.1fs)", x_tr.shape, te.images.shape, time.time() - t0)
+    log.info("data: train %s test %s (%.1fs)", x_tr.shape, x_te.shape, time.time() - t0)
 
     mode = "supervised" if args.supervised else "simclr"
     name = args.name or f"{args.encoder}_{mode}"
@@ -133,7 +145,7 @@ def main(argv=None) -> int:
         cfg.time_budget_s = 60.0 * args.minutes
         cfg.epochs = 1000
     # kNN monitor on a fixed subset (fast); the final number uses all of train and test
-    knn_sub = (x_tr[:10000], y_tr[:10000], te.images[:2000], te.labels[:2000])
+    knn_sub = (x_tr[:10000], y_tr[:10000], x_te[:2000], y_te[:2000])
     encoder = ic.build_encoder(args.encoder, seed=args.seed,
                                **({"widths": tuple(args.widths)} if args.widths else {}))
     t_train = time.time()
@@ -150,19 +162,19 @@ def main(argv=None) -> int:
     t_eval = time.time()
     kw = {"batch_size": 1024, "precision": args.precision, "progress": bar}
     z_tr = ic.embed(enc, x_tr, layer="backbone", **kw)
-    z_te = ic.embed(enc, te.images, layer="backbone", **kw)
-    knn = ic.knn_accuracy(z_tr, y_tr, z_te, te.labels, k=200, temperature=0.1)
+    z_te = ic.embed(enc, x_te, layer="backbone", **kw)
+    knn = ic.knn_accuracy(z_tr, y_tr, z_te, y_te, k=200, temperature=0.1)
     metrics = {"knn_acc_backbone": knn}
     if enc.head is not None and not args.supervised:
         h_tr = ic.embed(enc, x_tr, layer="head", **kw)
-        h_te = ic.embed(enc, te.images, layer="head", **kw)
-        metrics["knn_acc_head"] = ic.knn_accuracy(h_tr, y_tr, h_te, te.labels, k=200, temperature=0.1)
+        h_te = ic.embed(enc, x_te, layer="head", **kw)
+        metrics["knn_acc_head"] = ic.knn_accuracy(h_tr, y_tr, h_te, y_te, k=200, temperature=0.1)
     if args.supervised:
         import torch
 
         with torch.inference_mode():
             logits = res.classifier(torch.from_numpy(z_te))
-        metrics["test_accuracy"] = float((logits.argmax(1).numpy() == te.labels).mean())
+        metrics["test_accuracy"] = float((logits.argmax(1).numpy() == y_te).mean())
     eval_s = time.time() - t_eval
     log.info("kNN accuracy (k=200, cosine, backbone): %.4f", knn)
 
@@ -184,7 +196,8 @@ def main(argv=None) -> int:
         "encoder_spec": enc.spec,
         "n_params_backbone": sum(p.numel() for p in enc.backbone.parameters()),
         "n_params_total": sum(p.numel() for p in enc.parameters()),
-        "data": str(Path(args.data).name), "n_train": int(len(x_tr)), "n_test": int(len(te.images)),
+        "data": str(Path(args.data).name), "n_train": int(len(x_tr)), "n_test": int(len(x_te)),
+        "classes": args.classes,
         "config": cfg.to_dict(), "seed": args.seed, "budget_minutes": args.minutes,
         "mean_img_per_s": sum(h["img_per_s"] for h in res.history) / max(1, len(res.history)),
         "epochs_completed": res.epochs_completed, "stopped_early": res.stopped_early,
