@@ -64,7 +64,7 @@ def test_the_suite_gives_the_selection_rule_training_rows_only(monkeypatch):
     """No test or OOD row reaches the rule: a spy records every array it gets."""
     pytest.importorskip("faiss")
     pytest.importorskip("pyod")
-    from infogauss.bench import ood_suite
+    from infogauss.bench import _render, ood_suite
     from infogauss.datasets.embeddings import EmbeddingSet
 
     rng = np.random.default_rng(3)
@@ -89,5 +89,5 @@ def test_the_suite_gives_the_selection_rule_training_rows_only(monkeypatch):
     assert res["detectors"]["selected"]["choice"] in res["detectors"]["selected"]["validation_auroc"]
     summary = ood_suite.summarise(res)
     assert summary["far"]["best_infogauss_auroc"] > 0.99 and summary["far"]["selected_auroc"] > 0.99
-    md = ood_suite.render({"sets": {"toy": {**res, "summary": summary}}})
+    md = _render.ood_suite({"sets": {"toy": {**res, "summary": summary}}})
     assert "| toy | far |" in md and "| selected |" in md

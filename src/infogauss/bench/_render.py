@@ -414,6 +414,41 @@ def near_duplicates(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ood_suite(payload: dict) -> str:
+    """Best infogauss vs best baseline per set, and every detector's row, of ``ood_suite``."""
+    lines = ["",
+             "AUROC (%) of the best infogauss detector and the best baseline per OOD set (both "
+             "chosen on the OOD set: oracles), and of the detector `select_detector` chose from "
+             "the training embeddings alone.", "",
+             "| set | OOD | best infogauss | best baseline | margin (pts) | selected (choice) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, res in payload["sets"].items():
+        choice = res["detectors"].get("selected", {}).get("choice", "-")
+        for k, s in res["summary"].items():
+            sel = s["selected_auroc"]
+            lines.append(f"| {name} | {k} | {s['best_infogauss']} {100 * s['best_infogauss_auroc']:.2f} | "
+                         f"{s['best_baseline']} {100 * s['best_baseline_auroc']:.2f} | "
+                         f"{s['margin_points']:+.2f} | "
+                         f"{'-' if sel is None else f'{100 * sel:.2f}'} ({choice}) |")  # fmt: skip
+    for name, res in payload["sets"].items():
+        oods = list(res["metrics"])
+        lines += ["", f"## {name} (n_train {res['n_train']:,}, d {res['dim']})", "",
+                  "| detector | " + " | ".join(f"AUROC {k}" for k in oods)
+                  + " | FPR95 " + oods[0] + " | conformal FPR α=0.05 [95% CI] | fit s | score s | MiB |",
+                  "|---|" + "---|" * (len(oods) + 5)]  # fmt: skip
+        for d, info in res["detectors"].items():
+            if "error" in info or d not in res["conformal"]:
+                continue
+            c = res["conformal"][d]["0.05"]
+            au = " | ".join(f"{100 * res['metrics'][k][d]['auroc']:.2f}" for k in oods)
+            lines.append(f"| {d} | {au} | {100 * res['metrics'][oods[0]][d]['fpr_at_tpr']:.1f} | "
+                         f"{100 * c['fpr']:.2f} [{100 * c['interval95'][0]:.2f}, "
+                         f"{100 * c['interval95'][1]:.2f}] | {info['fit_seconds']:.1f} | "
+                         f"{info['score_seconds']:.1f} | {info['model_bytes'] / 2**20:.1f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+
 # ----------------------------------------------------------------------------- report sections
 def scoring_speed(p: dict) -> str:
     """Fit and scoring throughput of a ``scoring_speed`` results file."""

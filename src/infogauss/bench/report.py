@@ -63,6 +63,10 @@ SECTIONS: list[tuple[str, str, Callable[[dict, Path], str]]] = [
     ("latency", "Small-batch latency", lambda p, root: _render.latency(p)),
     ("calibration", "Calibration: nominal vs observed false-alarm rates",
      lambda p, root: _render.calibration(p)),
+    ("ood_suite", "The OOD suite: every detector against strong baselines",
+     lambda p, root: _render.ood_suite(p)),
+    ("near_duplicates", "Near-duplicate search: false-match rate and recall",
+     lambda p, root: _render.near_duplicates(p)),
 ]
 
 
