@@ -368,6 +368,14 @@ def calibration(payload: dict) -> str:
             cells = [f"{100 * row[a]['mean']:.2f} ± {100 * row[a]['sd']:.2f}% "
                      f"{'✓' if row[a]['inside'] else '✗'}" for a in map(str, alphas)]  # fmt: skip
             lines.append(f"| {name} | {m} | " + " | ".join(cells) + " |")
+    mom = [(n, k, v) for n, r in payload["sets"].items()
+           for k, v in r.get("distance_moments", {}).items()]  # fmt: skip
+    if mom:
+        lines += ["", "Held-out squared Mahalanobis distances against the F law the analytic "
+                  "p-values use (ratios of mean, variance and 95% quantile; 1 = the law holds):",
+                  "", "| set | features | mean | variance | 95% quantile |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {k} | {v['mean_ratio']:.2f} | {v['var_ratio']:.2f} | "
+                  f"{v['q95_ratio']:.2f} |" for n, k, v in mom]  # fmt: skip
     aur = [(n, k, v) for n, r in payload["sets"].items() for k, v in r["auroc"].items()]
     if aur:
         lines += ["", "| set | OOD set | AUROC of the default score |", "|---|---|---|"]
@@ -384,7 +392,9 @@ def near_duplicates(payload: dict) -> str:
         f"{payload['config']['cuts']} random cuts of each pool into a database half and a "
         "no-copy half (split again into calibration / evaluation); queries with a copy = "
         "transformed copies of database items. Cells: false-match rate on the evaluation "
-        "half, pooled over cuts, with its 95% binomial interval / recall of copies (declared "
+        "half, pooled over cuts, with its 95% binomial interval [..] and the cut-level 95% "
+        "interval (..) (the cuts share one pool: the binomial one is too narrow) / recall of "
+        "copies (declared "
         "match = the original). `neighbour` = `CalibratedRetriever` as shipped (fitted on the "
         "database alone); `tuned_*` = a threshold set on the labelled calibration half; "
         "`cosine_same_rate` = the raw-cosine threshold with exactly `neighbour`'s false matches "
@@ -399,8 +409,10 @@ def near_duplicates(payload: dict) -> str:
             for a in alphas:
                 r = row[a]
                 lo, hi = r["interval95"]
+                cut = r.get("interval95_cuts")
+                cut_txt = "" if cut is None else f" ({100 * cut[0]:.2f}, {100 * cut[1]:.2f})"
                 cells.append(f"{100 * r['false_match_rate']:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
-                             f" / {100 * r['recall']:.1f}%")  # fmt: skip
+                             f"{cut_txt} / {100 * r['recall']:.1f}%")  # fmt: skip
             lines.append(f"| {name} | {m} | " + " | ".join(cells) + " |")
     lines += ["", "Recall by transformation at α = 0.01:", "",
               "| set | transform | neighbour | tuned_cosine | tuned_whitened | cosine_same_rate |",

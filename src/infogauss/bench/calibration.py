@@ -40,6 +40,7 @@ from infogauss.bench import _render, output_path
 from infogauss.bench._env import setup_logging
 from infogauss.calibration import binomial_band
 from infogauss.datasets import read_embedding_set
+from infogauss.gaussian import distance_law
 
 __all__ = ["ALPHAS", "METHODS", "synthetic_gaussian", "run_set", "main"]
 
@@ -111,6 +112,16 @@ def run_set(name: str, data: dict, cuts: int, seed: int) -> dict:
             out["methods"][m] = row
         det = MahalanobisOOD(random_state=seed).fit(tr_all)
         s_in = det.score_samples(te)
+        # why the analytic law is off: the held-out squared distances against the F law's
+        # moments (a scale mixture inflates the variance far more than the mean)
+        ref = MahalanobisOOD(calibration=None).fit(tr_all)
+        m2 = ref.model_.mahalanobis(te)  # squared distances
+        law = distance_law(ref.n_samples_seen_, te.shape[1], "f")
+        out.setdefault("distance_moments", {})[suffix or "raw"] = {
+            "mean_ratio": float(np.mean(m2) / law.mean()),
+            "var_ratio": float(np.var(m2) / law.var()),
+            "q95_ratio": float(np.quantile(m2, 0.95) / law.ppf(0.95)),
+        }
         for k, v in ood.items():
             out["auroc"][f"{k}{suffix}"] = metrics.auroc(s_in, det.score_samples(v))
         log.info("%s%s: %d cuts in %.1f s; default at 0.05: %.4f, analytic F: %.4f", name, suffix,
