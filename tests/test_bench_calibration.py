@@ -23,3 +23,8 @@ def test_calibration_smoke(tmp_path):
     assert set(p["sets"]) == {"g", "gaussian"} and p["config"]["cuts"] == 2
     assert {"default", "conformal", "analytic_f", "analytic_chi2"} <= set(p["sets"]["g"]["methods"])
     assert "| g | default |" in out.with_suffix(".md").read_text()
+    # exact Gaussians: the held-out squared distances follow the F law up to the Ledoit-Wolf
+    # shrinkage, which inflates the covariance a little (distances about 10% small, conservative)
+    mom = p["sets"]["gaussian"]["distance_moments"]["raw"]
+    assert 0.8 < mom["mean_ratio"] < 1.05 and 0.7 < mom["var_ratio"] < 1.25, mom
+    assert "Held-out squared Mahalanobis distances" in out.with_suffix(".md").read_text()
