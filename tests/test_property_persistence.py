@@ -132,3 +132,41 @@ def test_fit_save_load_score_round_trip(kind, data):
     batch, rows = _per_row(est, X)
     assert_batch_close(rows, batch, compute)
     assert np.dtype(compute).name in BATCH_RTOL
+
+
+RETRIEVER_REFUSALS = re.compile(
+    r"the covariance is singular|every feature of .* is constant|varies on a scale too small|"
+    r"retrieval needs at least 2 whitened dimensions|needs at least 3 distinct database items|"
+    r"the empirical null cannot be fitted|the empirical null needs at least 2|"
+    r"shrinkage='empirical' needs more samples than features|a Gaussian needs at least 2"
+)
+
+
+@settings(deadline=None)
+@given(data=datasets(), null=st.sampled_from(["neighbour", "empirical", "analytic"]))
+def test_retriever_fit_save_load_search_round_trip(data, null):
+    """The retriever too: a loaded retriever searches bit for bit as the fitted one."""
+    pytest.importorskip("faiss")
+    from infogauss import CalibratedRetriever
+
+    X, shrinkage = data
+    est = CalibratedRetriever(null=null, shrinkage=shrinkage, n_null_queries=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicates, few best-of-n samples, precision
+        try:
+            est.fit(X)
+        except ValueError as exc:
+            assert RETRIEVER_REFUSALS.search(str(exc)), f"undocumented refusal: {exc}"
+            assert not hasattr(est, "index_")
+            event("refused")
+            return
+        k = min(3, X.shape[0])
+        before = est.search(X, k=k)
+        with tempfile.TemporaryDirectory() as tmp:
+            back = CalibratedRetriever.load(est.save(Path(tmp) / "r.npz"))
+        after = back.search(X, k=k)
+    for key in ("indices", "whitened_similarities", "similarities", "pvalues",
+                "corrected_pvalues", "ood_pvalues", "match"):
+        np.testing.assert_array_equal(getattr(after, key), getattr(before, key), err_msg=key)
+    assert np.all((before.pvalues >= 0) & (before.pvalues <= 1))
+    event(f"round trip checked ({null})")
