@@ -550,6 +550,9 @@ def train_cifar10(p: dict, root: Path | None = None) -> str:
         spread = (f"; epochs ran at {rates[0]:.0f}–{rates[-1]:.0f} img/s (median "
                   f"{rates[len(rates) // 2]:.0f})" if rates else "")
         tau = f", temperature {cfg.get('temperature')}" if r.get("mode") == "simclr" else ""
+        blas = r.get("environment", {}).get("machine", {}).get("blas") or [{}]
+        n_thr = max((b.get("num_threads") or 0) for b in blas)
+        spread += f"; {n_thr} thread(s)" if n_thr else ""
         notes.append(
             f"- `{name}`: optimizer {cfg.get('optimizer')}, lr {cfg.get('lr')}, weight decay "
             f"{cfg.get('weight_decay')}, batch {cfg.get('batch_size')}{tau}, augmentation "
@@ -559,6 +562,9 @@ def train_cifar10(p: dict, root: Path | None = None) -> str:
             + ("" if r.get("resumed_after_epoch") is None else
                f"; interrupted after epoch {r['resumed_after_epoch']} and resumed from its checkpoint "
                f"(the time budget continues the checkpoint's clock)")
+            + (f"; **trained and evaluated on classes {r['classes']} only** ({r.get('n_train')} "
+               f"train, {r.get('n_test')} test images: the leave-classes-out encoder)"
+               if r.get("classes") else "")
             + f". {source_line(r)}"
         )
     lines += [
@@ -632,8 +638,13 @@ def headline(items: list[tuple[str, Any]], root: Path | None = None) -> str:
                 if r.get("mode") != "simclr":
                     continue
                 m, cfg = r.get("metrics", {}), r.get("config", {})
+                if r.get("classes"):  # the leave-classes-out encoder: not a 10-class result
+                    continue
+                blas = (r.get("environment", {}).get("machine", {}).get("blas") or [{}])
+                threads = max((b.get("num_threads") or 0) for b in blas) or None
+                where = ("1 thread of a 2-core CPU" if threads == 1 else "2 CPU cores")
                 out.append(
-                    f"- InfoNCE on CIFAR-10, 2 CPU cores, {fmt(r.get('budget_minutes'))} min: kNN "
+                    f"- InfoNCE on CIFAR-10, {where}, {fmt(r.get('budget_minutes'))} min: kNN "
                     f"accuracy (k=200) {fmt(m.get('knn_acc_backbone'), '.3f')} on the backbone, "
                     f"{fmt(m.get('knn_acc_head'), '.3f')} on the projection head, after "
                     f"{r.get('epochs_completed')} epochs ({arch(r, root)}, "
