@@ -27,4 +27,5 @@ def test_calibration_smoke(tmp_path):
     # shrinkage, which inflates the covariance a little (distances about 10% small, conservative)
     mom = p["sets"]["gaussian"]["distance_moments"]["raw"]
     assert 0.8 < mom["mean_ratio"] < 1.05 and 0.7 < mom["var_ratio"] < 1.25, mom
+    assert mom["whitened_ad_pass"] >= 0.5  # 8 coordinates, each passing with probability 0.95
     assert "Held-out squared Mahalanobis distances" in out.with_suffix(".md").read_text()

@@ -373,9 +373,11 @@ def calibration(payload: dict) -> str:
     if mom:
         lines += ["", "Held-out squared Mahalanobis distances against the F law the analytic "
                   "p-values use (ratios of mean, variance and 95% quantile; 1 = the law holds):",
-                  "", "| set | features | mean | variance | 95% quantile |", "|---|---|---|---|---|"]
+                  "", "| set | features | mean | variance | 95% quantile | whitened held-out "
+                  "coordinates passing AD at 5% |", "|---|---|---|---|---|---|"]
         lines += [f"| {n} | {k} | {v['mean_ratio']:.2f} | {v['var_ratio']:.2f} | "
-                  f"{v['q95_ratio']:.2f} |" for n, k, v in mom]  # fmt: skip
+                  f"{v['q95_ratio']:.2f} | {_pct(v.get('whitened_ad_pass'))} |"
+                  for n, k, v in mom]  # fmt: skip
     aur = [(n, k, v) for n, r in payload["sets"].items() for k, v in r["auroc"].items()]
     if aur:
         lines += ["", "| set | OOD set | AUROC of the default score |", "|---|---|---|"]
