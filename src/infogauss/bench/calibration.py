@@ -70,7 +70,10 @@ def _whitened_ad_pass(train: np.ndarray, test: np.ndarray) -> float:
     from infogauss import GaussianModel
     from infogauss.diagnostics import anderson_critical_value, anderson_darling_normal
 
-    W = GaussianModel(shrinkage="empirical").fit(train).transform(test)
+    try:  # the empirical covariance where it is invertible, else the shrunk one
+        W = GaussianModel(shrinkage="empirical").fit(train).transform(test)
+    except ValueError:  # singular (collinear or dead columns)
+        W = GaussianModel().fit(train).transform(test)
     return float(np.mean(anderson_darling_normal(W) < anderson_critical_value(W.shape[0])))
 
 
