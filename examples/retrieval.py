@@ -1,10 +1,10 @@
 """Calibrated retrieval: match p-values, declared matches at a false-match level, abstention.
 
 :class:`infogauss.CalibratedRetriever` fits a Gaussian to the database embeddings, searches
-(faiss) over whitened unit vectors, and turns each neighbour's similarity into a p-value
-under the law of non-matching pairs, corrected for having searched the whole database:
-``match = corrected_pvalues <= alpha`` declares a match for at most about ``alpha`` of the
-queries that have none. Queries unlike the database (small Gaussian p-value) are abstained
+(faiss) over whitened unit vectors, and turns each neighbour into a p-value of "the same
+item" (the default ``null="neighbour"``: compared with database items held out one at a time,
+so the best of the whole database is accounted for): ``match = corrected_pvalues <= alpha``
+declares a match for at most about ``alpha`` of the queries that have none. Queries unlike the database (small Gaussian p-value) are abstained
 on. ``calibrate_relevance`` learns P(relevant | similarity) from labelled queries.
 
 The data: a database of 2,000 correlated Gaussian embeddings (32-d), each its own item;
