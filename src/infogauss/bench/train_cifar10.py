@@ -77,6 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="checkpoint name (default from encoder/mode)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--train-subset", type=int, default=None, help="use the first N train images (smoke runs)")
+    p.add_argument("--reg-beta", type=float, default=0.0,
+                   help="route-2 regulariser strength beta (TrainConfig.reg_beta; 0 = off)")
+    p.add_argument("--reg-lambda", type=float, default=1.0,
+                   help="route-2 regulariser second-moment weight (TrainConfig.reg_lambda)")
     p.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
                    help="train (and evaluate kNN) on these CIFAR-10 classes only, e.g. 0 1 2 3 4 5 "
                    "for the leave-classes-out OOD set (the others are then near-OOD)")
@@ -132,7 +136,7 @@ def main(argv=None) -> int:
         lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         temperature=args.temperature, augment=args.augment,
         crop_size=(args.crop_size[0] if args.crop_size and len(args.crop_size) == 1 else args.crop_size),
-        precision=args.precision,
+        precision=args.precision, reg_beta=args.reg_beta, reg_lambda=args.reg_lambda,
         seed=args.seed, checkpoint_dir=str(run_dir), resume=args.resume,
         progress=bar, knn_every=args.knn_every,
     )
