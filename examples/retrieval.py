@@ -2,10 +2,11 @@
 
 :class:`infogauss.CalibratedRetriever` fits a Gaussian to the database embeddings, searches
 (faiss) over whitened unit vectors, and turns each neighbour into a p-value of "the same
-item" (the default ``null="neighbour"``: compared with database items held out one at a time,
-so the best of the whole database is accounted for): ``match = corrected_pvalues <= alpha``
-declares a match for at most about ``alpha`` of the queries that have none. Queries unlike the database (small Gaussian p-value) are abstained
-on. ``calibrate_relevance`` learns P(relevant | similarity) from labelled queries.
+item" (the default ``null="neighbour"``: compared with database items held out one at a
+time, so the best of the whole database is accounted for): ``match = corrected_pvalues <=
+alpha`` declares a match for at most about ``alpha`` of the queries that have none. Queries
+unlike the database (small Gaussian p-value) are abstained on. ``calibrate_relevance``
+learns P(relevant | similarity) from labelled queries.
 
 The data: a database of 2,000 correlated Gaussian embeddings (32-d), each its own item;
 queries are noisy views of database items (``a * x + sqrt(1 - a^2) * noise``, the paper's

@@ -24,7 +24,7 @@ BENCH_SCRIPTS = REPO / "benchmarks"
 
 def test_every_alias_names_a_module_with_main():
     assert set(bench.ALIASES) == {"ood", "retrieval", "table1", "speed", "train", "throughput",
-                                  "scale", "latency", "calibration", "sets", "report", "near_dup",
+                                  "scale", "latency", "calibration", "sets", "report", "near_dup", "route2",
                                   "ood_suite"}
     assert set(bench.ALIASES.values()) <= set(MODULES)
     for name in MODULES:

@@ -17,6 +17,7 @@ alias              module                  what it measures
 ``latency``        ``latency``             small-batch scoring latency against a numpy floor
 ``calibration``    ``calibration``         nominal vs observed false-alarm rates
 ``near_dup``       ``near_duplicates``     near-duplicate search: false-match rate and recall
+``route2``         ``route2``              the route-2 regulariser runs side by side
 ``sets``           ``embedding_sets``      builds the non-CIFAR embedding sets
 (none)             ``embed_cifar10``       embeds CIFAR-10 and the OOD image sets
 ``report``         ``report``              BENCHMARKS.md and README's results block
@@ -54,6 +55,7 @@ ALIASES: dict[str, str] = {
     "latency": "latency",
     "calibration": "calibration",
     "near_dup": "near_duplicates",
+    "route2": "route2",
     "sets": "embedding_sets",
     "report": "report",
 }

@@ -470,6 +470,29 @@ def ood_suite(payload: dict) -> str:
 
 
 
+def route2(payload: dict) -> str:
+    """The route-2 regulariser runs side by side (``route2`` results)."""
+    lines = ["CIFAR-10 encoders with the same recipe and wall-clock budget, trained side by side "
+             "(one thread each), at route-2 strengths β (0 = plain InfoNCE); test embeddings "
+             "diagnosed, calibration benchmark with 5 cuts.", "",
+             "| β | budget | epochs | kNN backbone / head | layer | verdict (checks rejected) | "
+             "AD pass | norm CV | analytic F at 5% (after Gaussianizer) | default at 5% | "
+             "AUROC tin_crop / tin_resize |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in payload["rows"]:
+        for layer, v in r["layers"].items():
+            au = v["auroc"]
+            lines.append(
+                f"| {r['reg_beta']:g} | {_fmt(r['budget_minutes'])} min | {r['epochs']} | "
+                f"{_num(r['knn_backbone'])} / {_num(r['knn_head'])} | {layer} | "
+                f"{'Gaussian' if v['gaussian'] else 'not Gaussian'} ({v['n_rejected']}/{v['n_checks']}) | "
+                f"{_pct(v['ad_pass'])} | {_num(v['norm_cv'])} | {_pct(v['analytic_f_fpr_0.05'])} "
+                f"({_pct(v['analytic_f_fpr_0.05_gaussianized'])}) | {_pct(v['default_fpr_0.05'])} | "
+                f"{_num(100 * au.get('tin_crop', float('nan')), '.2f')} / "
+                f"{_num(100 * au.get('tin_resize', float('nan')), '.2f')} |"
+            )  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- report sections
 def scoring_speed(p: dict) -> str:
     """Fit and scoring throughput of a ``scoring_speed`` results file."""

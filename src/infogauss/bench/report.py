@@ -67,6 +67,7 @@ SECTIONS: list[tuple[str, str, Callable[[dict, Path], str]]] = [
      lambda p, root: _render.ood_suite(p)),
     ("near_duplicates", "Near-duplicate search: false-match rate and recall",
      lambda p, root: _render.near_duplicates(p)),
+    ("route2", "The route-2 regulariser beside plain InfoNCE", lambda p, root: _render.route2(p)),
 ]
 
 
