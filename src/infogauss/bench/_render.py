@@ -594,6 +594,8 @@ def train_cifar10(p: dict, root: Path | None = None) -> str:
             + ("" if r.get("resumed_after_epoch") is None else
                f"; interrupted after epoch {r['resumed_after_epoch']} and resumed from its checkpoint "
                f"(the time budget continues the checkpoint's clock)")
+            + (f"; **route-2 regulariser β = {cfg.get('reg_beta'):g}, λ = {cfg.get('reg_lambda'):g}**"
+               if (cfg.get("reg_beta") or 0) > 0 else "")
             + (f"; **trained and evaluated on classes {r['classes']} only** ({r.get('n_train')} "
                f"train, {r.get('n_test')} test images: the leave-classes-out encoder)"
                if r.get("classes") else "")
@@ -670,8 +672,8 @@ def headline(items: list[tuple[str, Any]], root: Path | None = None) -> str:
                 if r.get("mode") != "simclr":
                     continue
                 m, cfg = r.get("metrics", {}), r.get("config", {})
-                if r.get("classes"):  # the leave-classes-out encoder: not a 10-class result
-                    continue
+                if r.get("classes") or (cfg.get("reg_beta") or 0) > 0:
+                    continue  # the leave-classes-out encoder and the route-2 runs: not headlines
                 blas = (r.get("environment", {}).get("machine", {}).get("blas") or [{}])
                 threads = max((b.get("num_threads") or 0) for b in blas) or None
                 where = ("1 thread of a 2-core CPU" if threads == 1 else "2 CPU cores")
