@@ -223,16 +223,9 @@ def _analytic_fpr(train: np.ndarray, test: np.ndarray) -> float:
     return float(np.mean(det.pvalues(test, method="f") <= ALPHA))
 
 
-def _whitened_ad_pass(train: np.ndarray, test: np.ndarray) -> float:
-    from infogauss import GaussianModel
-    from infogauss.diagnostics import anderson_critical_value, anderson_darling_normal
-
-    W = GaussianModel(shrinkage="empirical").fit(train).transform(test)
-    return float(np.mean(anderson_darling_normal(W) < anderson_critical_value(W.shape[0])))
-
-
 def step_gaussianize(emb: dict, seed: int) -> dict[str, Any]:
     from infogauss import Gaussianizer
+    from infogauss.diagnostics import heldout_whitened_ad_pass
 
     Z = emb["Z"]
     train, held = Z["train"], np.concatenate([Z["calib"], Z["test"]])
@@ -240,8 +233,8 @@ def step_gaussianize(emb: dict, seed: int) -> dict[str, Any]:
     gt, gh = g.transform(train), g.transform(held)
     out = {
         "analytic_f_fpr": {"before": _analytic_fpr(train, held), "after": _analytic_fpr(gt, gh)},
-        "whitened_ad_pass": {"before": _whitened_ad_pass(train, held),
-                             "after": _whitened_ad_pass(gt, gh)},
+        "whitened_ad_pass": {"before": heldout_whitened_ad_pass(train, held),
+                             "after": heldout_whitened_ad_pass(gt, gh)},
         "nominal": ALPHA, "n_heldout": int(held.shape[0]), "method": "auto",
     }  # fmt: skip
     b, a = out["analytic_f_fpr"]["before"], out["analytic_f_fpr"]["after"]

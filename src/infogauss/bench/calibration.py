@@ -40,6 +40,7 @@ from infogauss.bench import _render, output_path
 from infogauss.bench._env import setup_logging
 from infogauss.calibration import binomial_band
 from infogauss.datasets import read_embedding_set
+from infogauss.diagnostics import heldout_whitened_ad_pass
 from infogauss.gaussian import distance_law
 
 __all__ = ["ALPHAS", "METHODS", "synthetic_gaussian", "run_set", "main"]
@@ -64,17 +65,6 @@ def _gaussianizer():
     except ImportError:
         return None
     return Gaussianizer
-
-
-def _whitened_ad_pass(train: np.ndarray, test: np.ndarray) -> float:
-    from infogauss import GaussianModel
-    from infogauss.diagnostics import anderson_critical_value, anderson_darling_normal
-
-    try:  # the empirical covariance where it is invertible, else the shrunk one
-        W = GaussianModel(shrinkage="empirical").fit(train).transform(test)
-    except ValueError:  # singular (collinear or dead columns)
-        W = GaussianModel().fit(train).transform(test)
-    return float(np.mean(anderson_darling_normal(W) < anderson_critical_value(W.shape[0])))
 
 
 def _rates(p: np.ndarray) -> dict[str, float]:
@@ -134,7 +124,7 @@ def run_set(name: str, data: dict, cuts: int, seed: int) -> dict:
             "q95_ratio": float(np.quantile(m2, 0.95) / law.ppf(0.95)),
             # held-out coordinates after whitening with the training covariance: the share
             # passing Anderson-Darling at 5% (about 95% for exact Gaussians)
-            "whitened_ad_pass": _whitened_ad_pass(tr_all, te),
+            "whitened_ad_pass": heldout_whitened_ad_pass(tr_all, te),
         }
         for k, v in ood.items():
             out["auroc"][f"{k}{suffix}"] = metrics.auroc(s_in, det.score_samples(v))

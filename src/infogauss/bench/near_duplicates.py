@@ -54,7 +54,7 @@ import numpy as np
 from scipy import stats
 
 from infogauss import _io
-from infogauss.bench import output_path, shared_data_dir
+from infogauss.bench import _render, output_path, shared_data_dir
 from infogauss.bench._env import setup_logging
 from infogauss.calibration import binomial_interval
 
@@ -363,8 +363,6 @@ def main(argv=None) -> int:
                           "alphas": list(ALPHAS), "checkpoint": args.checkpoint},
                "environment": env, "sets": results}  # fmt: skip
     _io.write_results(out, payload)
-    from infogauss.bench import _render
-
     md = _io.write_text(Path(out).with_suffix(".md"), _render.near_duplicates(payload))
     log.info("wrote %s and %s; done in %.0f s", out, md, time.perf_counter() - t_start)
     return 0

@@ -45,6 +45,7 @@ from ._report import GaussianityReport
 from ._statistics import (
     anderson_critical_value,
     anderson_darling_normal,
+    heldout_whitened_ad_pass,
     mardia,
     null_pass_rates,
     random_orthonormal,
@@ -55,6 +56,7 @@ __all__ = [
     "GaussianityReport",
     "anderson_darling_normal",
     "anderson_critical_value",
+    "heldout_whitened_ad_pass",
     "null_pass_rates",
     "null_joint_ks",
     "mardia",

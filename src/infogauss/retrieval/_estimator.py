@@ -314,7 +314,7 @@ class CalibratedRetriever(BaseEstimator):
                 f"{'' if self.n_components is None else f', n_components = {self.n_components}'}"
                 "): in one dimension every cosine is +1 or -1 and carries no information"
             )
-        Z = self._unit_embed(X, "database_embeddings", model)
+        Z, norms = self._unit_embed(X, "database_embeddings", model, norms=True)
         groups = find_duplicates(Z, tol=self.duplicate_tol)
         raw_unit = unit32(X.copy(), "database_embeddings")
         index, params, exact = _index.build_index(self.index, self.index_params, Z, self.seed)
@@ -326,7 +326,6 @@ class CalibratedRetriever(BaseEstimator):
                 Z, labels, groups=groups, n_queries=self.n_null_queries, random_state=self.seed
             )
         else:
-            norms = None if self.whiten is None else self._whitened_norms(X, model)
             null = self._neighbour_null(Z, raw_unit, groups, index, params, exact_copy, norms,
                                         float(model.shrinkage_ or 0.0))  # fmt: skip
         if self.null == "analytic" and n <= d:
@@ -377,17 +376,6 @@ class CalibratedRetriever(BaseEstimator):
         rs = None if self.whiten is None else gather_dot(raw_unit[rows], raw_unit, ids)
         return fit_neighbour_null(ws, rs, n_ref)
 
-    @staticmethod
-    def _whitened_norms(X: np.ndarray, model: GaussianModel) -> np.ndarray:
-        """``|z|`` of every row in the whitened space (before the unit normalisation)."""
-        out = np.empty(X.shape[0], dtype=np.float64)
-        step = max(1, (1 << 24) // max(model.whitening_.shape[1], 1))
-        for start in range(0, X.shape[0], step):
-            Zb = core.whiten(X[start : start + step], model.location_, model.whitening_,
-                             dtype=model.dtype, chunk_size=model.chunk_size)  # fmt: skip
-            out[start : start + step] = np.sqrt(np.einsum("ij,ij->i", Zb, Zb, dtype=np.float64))
-        return out
-
     def _neighbour_pvalues(
         self, Qu: np.ndarray, wsim: np.ndarray, idx: np.ndarray
     ) -> np.ndarray:
@@ -418,13 +406,20 @@ class CalibratedRetriever(BaseEstimator):
         )
 
     # ------------------------------------------------------------------ pure helpers
-    def _unit_embed(self, X: np.ndarray, name: str, model: GaussianModel | None = None) -> np.ndarray:
+    def _unit_embed(
+        self, X: np.ndarray, name: str, model: GaussianModel | None = None, *, norms: bool = False
+    ) -> Any:
+        """Unit whitened rows (float32); with ``norms=True`` also ``|z|`` before the unit
+        normalisation (float64; None without whitening), from the same whitening pass."""
         model = self.model_ if model is None else model
         if self.whiten is None:
-            return unit32(X.copy(), name)
+            U = unit32(X.copy(), name)
+            return (U, None) if norms else U
         Z = core.whiten(X, model.location_, model.whitening_, dtype=model.dtype,
                         chunk_size=model.chunk_size)  # fmt: skip
-        return unit32(np.array(Z, copy=Z is X), name)  # normalised in the compute dtype
+        z_norms = np.sqrt(np.einsum("ij,ij->i", Z, Z, dtype=np.float64)) if norms else None
+        U = unit32(np.array(Z, copy=Z is X), name)  # normalised in the compute dtype
+        return (U, z_norms) if norms else U
 
     def embed(self, X: Any) -> np.ndarray:
         """Unit-norm whitened rows, as stored in the index (float32, C-contiguous).
