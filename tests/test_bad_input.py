@@ -43,7 +43,13 @@ from infogauss.gaussian import BATCH_RTOL
 from infogauss.persistence import ModelFileError, digest
 
 try:  # the detectors beside MahalanobisOOD are being added by another change
-    from infogauss.ood import EnsembleOOD, GaussianMixtureOOD, LocalGaussianOOD, NormAwareOOD
+    from infogauss.ood import (
+        EnsembleOOD,
+        GaussianMixtureOOD,
+        KernelDensityOOD,
+        LocalGaussianOOD,
+        NormAwareOOD,
+    )
 
     NEW_DETECTORS = True
 except ImportError:  # pragma: no cover - TODO: add them to SPECS once they import
@@ -194,6 +200,7 @@ if NEW_DETECTORS:
     SPECS.update({
         "LocalGaussianOOD": Spec(lambda: LocalGaussianOOD(n_neighbors=20, random_state=0)),
         "GaussianMixtureOOD": Spec(lambda: GaussianMixtureOOD(n_components=2, random_state=0)),
+        "KernelDensityOOD": Spec(lambda: KernelDensityOOD(random_state=0)),
         "NormAwareOOD": Spec(lambda: NormAwareOOD(random_state=0)),
         "EnsembleOOD": Spec(lambda: EnsembleOOD([MahalanobisOOD(), NormAwareOOD()],
                                                 random_state=0)),
@@ -394,7 +401,7 @@ for _name in SPECS:
 _OFFSET_WARN = ok(warns=(PrecisionWarning, r"mean is .* times its spread.*Subtract a rough "
                                            r"centre"))  # fmt: skip
 for _name in ("GaussianModel", "MahalanobisOOD", "GaussianLikelihoodDetector", "NormAwareOOD",
-              "LocalGaussianOOD", "GaussianMixtureOOD", "EnsembleOOD"):
+              "LocalGaussianOOD", "GaussianMixtureOOD", "KernelDensityOOD", "EnsembleOOD"):
     if _name in SPECS:
         add(f"{_name}.fit", "offset 1e12 float64", _fit_call(_name, lambda: X + 1e12),
             _OFFSET_WARN)
@@ -961,6 +968,7 @@ _CRAFTED = {  # per kind: a doctored array (valid checksum) and what its invaria
                                                 r"n_calibration_ \(or are unsorted\)"),
     "GaussianMixtureOOD": (_scaled("cholesky_"), r"cholesky_\[0\] is not the Cholesky factor "
                                                  r"of covariances_\[0\]"),
+    "KernelDensityOOD": (_scaled("covariance_"), _CHOL),
     "NormAwareOOD": (_scaled("covariance_"), _CHOL),
     "EnsembleOOD": (_scaled("covariance_"), _CHOL),
 }
@@ -973,6 +981,7 @@ _MISSING = {  # per kind: what the loader says when the (alphabetically) last ar
     "CalibratedRetriever": r"is missing the array or metadata entry 'null_whitened'",
     "LocalGaussianOOD": r"reference_ is missing or does not match n_samples_seen_",
     "GaussianMixtureOOD": r"array weights_ is missing or not \(2,\) float64",
+    "KernelDensityOOD": r"array reference_ is missing or not \(\d+, \d+\) float64",
     "NormAwareOOD": r"has calibration_scores_ without n_calibration_",
     "EnsembleOOD": r"reference_scores_1 are missing, non-finite or unsorted",
 }

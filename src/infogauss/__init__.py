@@ -18,6 +18,7 @@ from .model import GaussianModel
 from .ood import (
     EnsembleOOD,
     GaussianMixtureOOD,
+    KernelDensityOOD,
     LocalGaussianOOD,
     MahalanobisOOD,
     NormAwareOOD,
@@ -40,6 +41,7 @@ __all__ = [
     "MahalanobisOOD",
     "LocalGaussianOOD",
     "GaussianMixtureOOD",
+    "KernelDensityOOD",
     "EnsembleOOD",
     "NormAwareOOD",
     "conformal_pvalues",

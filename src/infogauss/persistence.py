@@ -54,6 +54,7 @@ _KINDS = {
     "MahalanobisOOD": ("infogauss.ood", "MahalanobisOOD"),
     "LocalGaussianOOD": ("infogauss.ood", "LocalGaussianOOD"),
     "GaussianMixtureOOD": ("infogauss.ood", "GaussianMixtureOOD"),
+    "KernelDensityOOD": ("infogauss.ood", "KernelDensityOOD"),
     "EnsembleOOD": ("infogauss.ood", "EnsembleOOD"),
     "NormAwareOOD": ("infogauss.ood", "NormAwareOOD"),
     "GaussianLikelihoodDetector": ("infogauss.anomaly", "GaussianLikelihoodDetector"),

@@ -11,7 +11,8 @@ scores ``test`` and each OOD set.
 
 * **infogauss**: ``MahalanobisOOD`` global, global on L2-normalised rows, class-conditional
   (labels), cluster (k-means); ``LocalGaussianOOD`` (k = 50, Euclidean and cosine);
-  ``GaussianMixtureOOD`` (10 components); ``NormAwareOOD``; and **selected** — the detector
+  ``GaussianMixtureOOD`` (10 components); ``NormAwareOOD``; ``KernelDensityOOD`` (Ledoit–Wolf
+  kernels, and isotropic ones: ``shrinkage=1.0``; leave-one-out bandwidth); and **selected** — the detector
   :func:`infogauss.ood.select_detector` picks by leave-group-out validation on ``train``
   alone (no test or OOD row reaches it).
 * **baselines**: kNN distance (k ∈ {1, 5, 10, 50}; cosine, and Euclidean on raw rows), the
@@ -83,6 +84,7 @@ def infogauss_detectors(n_train: int, labelled: bool) -> dict[str, tuple[Any, An
     """name -> (unfitted detector with ``calibration=None``, preprocessing)."""
     from infogauss.ood import (
         GaussianMixtureOOD,
+        KernelDensityOOD,
         LocalGaussianOOD,
         MahalanobisOOD,
         NormAwareOOD,
@@ -101,6 +103,9 @@ def infogauss_detectors(n_train: int, labelled: bool) -> dict[str, tuple[Any, An
         "mixture_10": (GaussianMixtureOOD(n_components=10, calibration=None, random_state=0),
                        ident),  # fmt: skip
         "norm_aware": (NormAwareOOD(calibration=None, random_state=0), ident),
+        "kde": (KernelDensityOOD(calibration=None, random_state=0), ident),
+        "kde_isotropic": (KernelDensityOOD(shrinkage=1.0, calibration=None, random_state=0),
+                          ident),  # fmt: skip
     }
     if labelled:
         out["maha_class"] = (MahalanobisOOD(method="class", calibration=None), ident)

@@ -33,6 +33,8 @@ Beside it, with the same protocol (``contamination``, split-conformal ``fit``, `
 * :class:`LocalGaussianOOD` — a shrunk Gaussian of each query's k nearest reference rows
   (local whitening, optional PPCA truncation; exact numpy or faiss search);
 * :class:`GaussianMixtureOOD` — a mixture of shrunk Gaussians on k-means components;
+* :class:`KernelDensityOOD` — a Gaussian kernel density: one shrunk Gaussian per reference row
+  (the Mahalanobis metric of the fitted Gaussian, bandwidth by leave-one-out likelihood);
 * :class:`EnsembleOOD` — detectors on several views of the same rows (layers, backbone and
   head), their conformal p-values combined (Fisher, Cauchy, minimum) and calibrated again;
 * :class:`NormAwareOOD` — the Mahalanobis distance of the directions plus the standardised
@@ -54,6 +56,7 @@ from ._detector import (
     min_calibration_size,
 )
 from ._ensemble import EnsembleOOD
+from ._kde import BANDWIDTHS, KernelDensityOOD, kernel_log_density, loo_bandwidth
 from ._local import METRICS, SEARCHES, LocalGaussianOOD, local_mahalanobis_sq
 from ._mixture import MIXTURE_SCORES, GaussianMixtureOOD
 from ._norm import NormAwareOOD
@@ -63,12 +66,16 @@ __all__ = [
     "MahalanobisOOD",
     "LocalGaussianOOD",
     "GaussianMixtureOOD",
+    "KernelDensityOOD",
     "EnsembleOOD",
     "NormAwareOOD",
     "select_detector",
     "default_candidates",
     "SelectionResult",
     "local_mahalanobis_sq",
+    "kernel_log_density",
+    "loo_bandwidth",
+    "BANDWIDTHS",
     "combine_pvalues",
     "COMBINE_METHODS",
     "METRICS",

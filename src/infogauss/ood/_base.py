@@ -93,6 +93,11 @@ class CalibratedDetector(ConformalCalibrationMixin, OutlierMixin, BaseEstimator)
     def _take(data: Any, idx: np.ndarray) -> Any:
         return data[idx]
 
+    def _fit_scores(self, X: Any) -> np.ndarray:
+        """Scores of the fitting rows that set ``offset_`` when ``calibration=None`` (a
+        detector whose training rows would score themselves overrides this)."""
+        return self._scores(X)
+
     def _prepare_scoring(self) -> None:
         """Build scoring caches from the fitted attributes (after fit and after load)."""
 
@@ -134,7 +139,8 @@ class CalibratedDetector(ConformalCalibrationMixin, OutlierMixin, BaseEstimator)
         self._replace_state(state)
         self._prepare_scoring()
         if cal_idx is None:
-            self.offset_ = float(np.percentile(self._scores(fit_data), 100.0 * self.contamination))
+            self.offset_ = float(np.percentile(self._fit_scores(fit_data),
+                                               100.0 * self.contamination))
         else:
             self._set_calibration(self._scores(self._take(data, cal_idx)))
         return self

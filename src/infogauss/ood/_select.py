@@ -30,7 +30,8 @@ def default_candidates(n_rows: int, labelled: bool) -> dict[str, Any]:
     """The detectors :func:`select_detector` compares by default (unfitted, uncalibrated).
 
     ``global``, ``cluster`` (k-means, 10 components), ``mixture`` (10 shrunk Gaussians),
-    ``local`` (local Gaussian of the ``min(50, n/10)`` nearest rows), ``norm_aware`` (a
+    ``local`` (local Gaussian of the ``min(50, n/10)`` nearest rows), ``kde`` (a Gaussian
+    kernel density with Ledoit–Wolf kernels and the leave-one-out bandwidth), ``norm_aware`` (a
     Gaussian of the directions plus the log-norm) and, with labels, ``class`` (tied
     covariance). Direction-only detectors (``LocalGaussianOOD(metric="cosine")``, Gaussians of
     L2-normalised rows) are left out on purpose: k-means groups of round data are angular
@@ -40,6 +41,7 @@ def default_candidates(n_rows: int, labelled: bool) -> dict[str, Any]:
     no meaning for your embeddings.
     """
     from ._detector import MahalanobisOOD
+    from ._kde import KernelDensityOOD
     from ._local import LocalGaussianOOD
     from ._mixture import GaussianMixtureOOD
     from ._norm import NormAwareOOD
@@ -51,6 +53,7 @@ def default_candidates(n_rows: int, labelled: bool) -> dict[str, Any]:
                                   random_state=0),  # fmt: skip
         "mixture": GaussianMixtureOOD(n_components=10, calibration=None, random_state=0),
         "local": LocalGaussianOOD(n_neighbors=k, calibration=None),
+        "kde": KernelDensityOOD(calibration=None, random_state=0),
         "norm_aware": NormAwareOOD(calibration=None, random_state=0),
     }
     if labelled:
