@@ -152,6 +152,20 @@ def test_kernel_density_sees_the_hole_of_a_ring(rng):
     assert auroc(one.score_samples(X_in), one.score_samples(X_out)) < 0.1  # the mode looks best
 
 
+def test_ensemble_without_calibration_ranks_by_leave_one_out_scores(rng):
+    """Its members' reference scores are their own fitting rows: a kernel density scores them
+    leaving each row's own kernel out (else every row would look perfectly typical and every
+    new point would get the smallest p-value)."""
+    from infogauss.ood import EnsembleOOD
+
+    X, X_in = _ring(rng, 1000), _ring(rng, 300)
+    X_out = 0.3 * rng.standard_normal((300, 2))
+    ens = EnsembleOOD([KernelDensityOOD(), KernelDensityOOD(shrinkage=1.0)], calibration=None,
+                      random_state=0).fit(X)  # fmt: skip
+    assert auroc(ens.score_samples(X_in), ens.score_samples(X_out)) > 0.99
+    assert 0.02 < np.mean(ens.predict(X_in) == -1) < 0.1
+
+
 def test_round_trip_is_bit_exact(rng, tmp_path):
     X = _ring(rng, 300, d_extra=1)
     for det in (KernelDensityOOD(random_state=0).fit(X),

@@ -264,7 +264,12 @@ class EnsembleOOD(CalibratedDetector):
             est.fit(views[i][fit_idx], None if y is None else y[fit_idx])
         reference = []
         for i, est in enumerate(members):
-            s = _member_scores(i, est, views[i][ref_idx])
+            if cal_idx is None and isinstance(est, CalibratedDetector):
+                # the member's own fitting rows: scored as the member scores them for its
+                # offset (a kernel density leaves each row's own kernel out)
+                s = np.asarray(est._fit_scores(est._check_X(views[i][ref_idx])), np.float64)
+            else:
+                s = _member_scores(i, est, views[i][ref_idx])
             if not np.isfinite(s).all():
                 raise ValueError(
                     f"detectors[{i}] ({type(est).__name__}) returned non-finite scores on its "
