@@ -435,16 +435,32 @@ def ood_suite(payload: dict) -> str:
              "AUROC (%) of the best infogauss detector and the best baseline per OOD set (both "
              "chosen on the OOD set: oracles), and of the detector `select_detector` chose from "
              "the training embeddings alone.", "",
-             "| set | OOD | best infogauss | best baseline | margin (pts) | selected (choice) |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+             "| set | OOD | best infogauss | best baseline | margin (pts) | fit + score s (infogauss / "
+             "baseline) | selected (choice) |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    n_rows = n_close = n_ahead = 0
+
+    def secs(res: dict, d: str) -> str:
+        info = res["detectors"].get(d, {})
+        if "fit_seconds" not in info:
+            return "-"
+        return f"{info['fit_seconds'] + info['score_seconds']:.1f}"
+
     for name, res in payload["sets"].items():
         choice = res["detectors"].get("selected", {}).get("choice", "-")
         for k, s in res["summary"].items():
             sel = s["selected_auroc"]
+            n_rows += 1
+            n_close += s["margin_points"] >= -0.5
+            n_ahead += s["margin_points"] > 0
             lines.append(f"| {name} | {k} | {s['best_infogauss']} {100 * s['best_infogauss_auroc']:.2f} | "
                          f"{s['best_baseline']} {100 * s['best_baseline_auroc']:.2f} | "
                          f"{s['margin_points']:+.2f} | "
+                         f"{secs(res, s['best_infogauss'])} / {secs(res, s['best_baseline'])} | "
                          f"{'-' if sel is None else f'{100 * sel:.2f}'} ({choice}) |")  # fmt: skip
+    if n_rows:
+        lines += ["", f"The best infogauss detector is within 0.5 points of the best baseline on "
+                      f"{n_close} of {n_rows} OOD sets and ahead of it on {n_ahead}."]  # fmt: skip
     for name, res in payload["sets"].items():
         oods = list(res["metrics"])
         lines += ["", f"## {name} (n_train {res['n_train']:,}, d {res['dim']})", "",
