@@ -265,6 +265,15 @@ for cid, extra, pattern in [
      r"`--labels` must be given with --method class"),
     ("--n-clusters above the rows", ("X", "--method", "cluster", "--n-clusters", "130"),
      r"`n_clusters` must be <= n_samples \(120\), got 130"),
+    ("--labels with --method kde", ("X", "--method", "kde", "--labels", "y"),
+     r"`--labels` is used by --method class or relative only, got --method kde"),
+    ("--bandwidth with --method global", ("X", "--bandwidth", "0.5"),
+     r"`--bandwidth` is used by --method kde only, got --method global"),
+    ("--statistic typicality with --method kde", ("X", "--method", "kde", "--statistic",
+                                                   "typicality"),
+     r"`--statistic` typicality is for the Mahalanobis methods"),
+    ("constant rows, --method kde", ("const", "--method", "kde"),
+     r"`EMBEDDINGS` has no variance \(all reference rows are equal\)"),
 ]:
     add("ood fit", cid, lambda w, e=extra: s("ood", "fit", *(getattr(w, a) if hasattr(w, a)
                                                              else a for a in e),
@@ -272,6 +281,9 @@ for cid, extra, pattern in [
 add("ood fit", "--contamination 0.7", lambda w: s("ood", "fit", w.X, "--out", w.tmp / "d.npz",
                                                   "--contamination", "0.7"),
     _usage("ood fit", r"--contamination: must be a number in \(0, 0\.5\], got '0\.7'"))
+add("ood fit", "--bandwidth 0", lambda w: s("ood", "fit", w.X, "--out", w.tmp / "d.npz",
+                                            "--method", "kde", "--bandwidth", "0"),
+    _usage("ood fit", r"--bandwidth: must be 'loo' or a positive number, got '0'"))
 add("ood fit", "--calibration-size 1.5", lambda w: s("ood", "fit", w.X, "--out", w.tmp / "d.npz",
                                                      "--calibration-size", "1.5"),
     _usage("ood fit", r"--calibration-size: must be a fraction in \(0, 1\) or a count >= 1"))

@@ -2,10 +2,10 @@
 
 ::
 
-    infogauss ood fit EMBEDDINGS.npy --out detector.npz [--method global|class|cluster|relative]
+    infogauss ood fit EMBEDDINGS.npy --out detector.npz [--method global|class|cluster|relative|kde]
                       [--labels LABELS.npy] [--contamination 0.05] [--statistic distance|typicality]
                       [--calibration split|none] [--calibration-size 0.2] [--n-clusters 10]
-                      [--shrinkage ledoit_wolf] [--seed 0]
+                      [--shrinkage ledoit_wolf] [--bandwidth loo] [--seed 0]
     infogauss ood select EMBEDDINGS.npy --out detector.npz [--labels LABELS.npy]
                       [--report choice.json] [--max-rows 4000] [--n-groups 5] [--seed 0]
     infogauss ood score DETECTOR.npz EMBEDDINGS.npy --out scores.npy
@@ -13,7 +13,8 @@
 
 ``fit`` trains :class:`~infogauss.MahalanobisOOD` on in-distribution embeddings (by default it
 holds out 20% of them to calibrate the threshold, split-conformal) and writes the detector file
-(:meth:`MahalanobisOOD.save`). ``select`` chooses among infogauss's detectors by
+(:meth:`MahalanobisOOD.save`); ``--method kde`` fits :class:`~infogauss.ood.KernelDensityOOD`
+instead (a Gaussian kernel density, ``--bandwidth loo`` by leave-one-out likelihood). ``select`` chooses among infogauss's detectors by
 leave-group-out validation on the in-distribution embeddings alone
 (:func:`infogauss.ood.select_detector`), refits the choice (calibrated) and writes it.
 ``score`` reads any OOD detector file and writes one value per row of ``EMBEDDINGS``:
@@ -62,6 +63,18 @@ def _calibration_size(value: str) -> float | int:
     raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1) or a count >= 1, got {value!r}")
 
 
+def _bandwidth(value: str) -> str | float:
+    if value == "loo":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if number > 0 and np.isfinite(number):
+        return number
+    raise argparse.ArgumentTypeError(f"must be 'loo' or a positive number, got {value!r}")
+
+
 def configure_ood(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ood_command", metavar="ACTION", required=True)
     fit = sub.add_parser("fit", help="fit a detector to in-distribution embeddings",
@@ -72,10 +85,11 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("embeddings", metavar="EMBEDDINGS",
                      help="in-distribution training embeddings, 2-D float .npy")
     fit.add_argument("--out", required=True, help="detector file to write (.npz)")
-    fit.add_argument("--method", choices=OOD_METHODS, default="global",
+    fit.add_argument("--method", choices=(*OOD_METHODS, "kde"), default="global",
                      help="global: one Gaussian (default); class: class means, tied covariance "
                      "(needs --labels); cluster: k-means pseudo-classes; relative: class (or "
-                     "cluster) distance minus a background Gaussian's")
+                     "cluster) distance minus a background Gaussian's; kde: a Gaussian kernel "
+                     "density (one shrunk Gaussian per row, KernelDensityOOD)")
     fit.add_argument("--labels", metavar="LABELS.npy",
                      help="one label per row (1-D .npy; e.g. the Z.labels.npy of `infogauss "
                      "embed`): needed by --method class, optional for relative")
@@ -91,6 +105,9 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--n-clusters", type=positive_int, default=10,
                      help="k-means clusters (cluster; relative without labels) [10]")
     add_shrinkage(fit)
+    fit.add_argument("--bandwidth", type=_bandwidth, default="loo",
+                     help="--method kde: kernel standard deviation in whitened units, or loo "
+                     "(leave-one-out likelihood) [loo]")
     fit.add_argument("--seed", type=int, default=0, help="seed of the split and k-means [0]")
 
     configure_select(sub)
@@ -202,7 +219,7 @@ def run_ood_fit(args: argparse.Namespace) -> int:
     X = read_embeddings(args.embeddings, "EMBEDDINGS")
     y = None
     if args.labels is not None:
-        if args.method in ("global", "cluster"):
+        if args.method in ("global", "cluster", "kde"):
             raise ValueError(
                 f"`--labels` is used by --method class or relative only, got --method "
                 f"{args.method}; drop --labels or choose --method class"
@@ -218,12 +235,25 @@ def run_ood_fit(args: argparse.Namespace) -> int:
                          "per row), got none; or use --method cluster")
     _require(MahalanobisOOD, "save")  # before the work, not after it
     size = args.calibration_size
-    det = MahalanobisOOD(
-        method=args.method, statistic=args.statistic, n_clusters=args.n_clusters,
-        contamination=args.contamination,
-        calibration=None if args.calibration == "none" else args.calibration,
-        calibration_size=size, shrinkage=args.shrinkage, random_state=args.seed,
-    )  # fmt: skip
+    calib = None if args.calibration == "none" else args.calibration
+    if args.method == "kde":
+        from ..ood import KernelDensityOOD
+
+        if args.statistic != "distance":
+            raise ValueError(f"`--statistic` {args.statistic} is for the Mahalanobis methods; "
+                             "--method kde scores the kernel density (drop --statistic)")
+        det = KernelDensityOOD(bandwidth=args.bandwidth, shrinkage=args.shrinkage,
+                               contamination=args.contamination, calibration=calib,
+                               calibration_size=size, random_state=args.seed)  # fmt: skip
+    else:
+        if args.bandwidth != "loo":
+            raise ValueError(f"`--bandwidth` is used by --method kde only, got --method "
+                             f"{args.method}")
+        det = MahalanobisOOD(
+            method=args.method, statistic=args.statistic, n_clusters=args.n_clusters,
+            contamination=args.contamination, calibration=calib,
+            calibration_size=size, shrinkage=args.shrinkage, random_state=args.seed,
+        )  # fmt: skip
     with as_arguments(X="EMBEDDINGS", y="--labels"):
         det.fit(np.asarray(X), y)
     path = det.save(out) or out
@@ -240,7 +270,8 @@ def run_ood_fit(args: argparse.Namespace) -> int:
             "contamination": args.contamination, "threshold": float(det.offset_),
             "calibration_size": size if args.calibration == "split" else None,
         },
-        f"fitted a {args.method} Mahalanobis OOD detector to {X.shape[0]} x {X.shape[1]} "
+        f"fitted a {'kernel density' if args.method == 'kde' else args.method + ' Mahalanobis'} "
+        f"OOD detector to {X.shape[0]} x {X.shape[1]} "
         f"embeddings ({det.n_samples_seen_} fit, {held}); wrote {path}",
     )
     return 0
