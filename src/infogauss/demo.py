@@ -272,7 +272,10 @@ def step_ood(emb: dict, seed: int) -> tuple[dict[str, Any], dict]:
         k = min(50, train.shape[0] // 4)
         loc = LocalGaussianOOD(n_neighbors=k, random_state=seed).fit(train)
         scores["infogauss local Gaussian"] = (loc.score_samples(new), loc.score_samples(ood))
-    from infogauss.ood import select_detector
+    from infogauss.ood import KernelDensityOOD, select_detector
+
+    kde = KernelDensityOOD(random_state=seed).fit(train)
+    scores["infogauss kernel density"] = (kde.score_samples(new), kde.score_samples(ood))
 
     # the choice a user can make without OOD data: leave-class-out on the training digits
     sel = select_detector(train, y["train"], random_state=seed)
