@@ -22,10 +22,31 @@ def test_leave_group_out_prefers_a_local_model_on_clusters():
     assert res.groups == "labels"
     assert set(res.per_group["global"]) and len(res.per_group["global"]) == 3
     # a held-out cluster sits far from the others: every sensible detector flags it...
-    assert res.scores[res.best] == max(res.scores.values()) > 0.9
+    assert res.scores[res.top] == max(res.scores.values()) > 0.9
+    # ...the one-SE rule takes the first candidate statistically level with the top one...
+    assert res.rule == "one_se" and res.best == res.within_one_se[0] and res.top in res.within_one_se
+    assert res.scores[res.best] > 0.9
     # ...and the refitted choice is calibrated by default
     assert res.estimator is not None and res.estimator.get_params()["calibration"] == "split"
     assert res.estimator.predict(X[:5]).shape == (5,)
+
+
+def test_the_one_standard_error_rule():
+    from infogauss.ood._select import _within_one_se
+
+    top = {0: 0.9, 1: 0.8, 2: 0.7}
+    assert _within_one_se(top, top)
+    assert _within_one_se({0: 0.95, 1: 0.7, 2: 0.66}, top)  # differences -0.05, 0.1, 0.04
+    assert not _within_one_se({0: 0.89, 1: 0.79, 2: 0.69}, top)  # always 0.01 below: sd 0
+    assert not _within_one_se({0: 0.9, 1: 0.8}, top)  # failed on a group the top one passed
+    X, y = blobs(3)
+    best = select_detector(X, y, rule="best", refit=False)
+    assert best.best == best.top == max(best.scores, key=best.scores.get)
+    one = select_detector(X, y, refit=False)
+    assert one.top == best.top and one.best == one.within_one_se[0]
+    assert list(one.within_one_se) == [k for k in one.scores if k in one.within_one_se]
+    with pytest.raises(ValueError, match="`rule` must be one of"):
+        select_detector(X, y, rule="max")
 
 
 def test_without_labels_groups_are_kmeans_clusters():

@@ -203,7 +203,8 @@ def run_set(name: str, emb: Any, *, seed: int = 0, splits: int = 10,
         seen.append(train)
         res = select_detector(train, labels if labelled else None, max_rows=select_rows,
                               random_state=seed)  # fmt: skip
-        chosen.update({"choice": res.best, "validation_auroc": res.scores, "groups": res.groups})
+        chosen.update({"choice": res.best, "validation_auroc": res.scores, "groups": res.groups,
+                       "top": res.top, "within_one_se": list(res.within_one_se)})
         det = res.estimator
         return det.score_samples, _nbytes(det)
 

@@ -14,8 +14,9 @@
 ``fit`` trains :class:`~infogauss.MahalanobisOOD` on in-distribution embeddings (by default it
 holds out 20% of them to calibrate the threshold, split-conformal) and writes the detector file
 (:meth:`MahalanobisOOD.save`); ``--method kde`` fits :class:`~infogauss.ood.KernelDensityOOD`
-instead (a Gaussian kernel density, ``--bandwidth loo`` by leave-one-out likelihood). ``select`` chooses among infogauss's detectors by
-leave-group-out validation on the in-distribution embeddings alone
+instead (a Gaussian kernel density, ``--bandwidth loo`` by leave-one-out likelihood).
+``select`` chooses among infogauss's detectors by leave-group-out validation on the
+in-distribution embeddings alone
 (:func:`infogauss.ood.select_detector`), refits the choice (calibrated) and writes it.
 ``score`` reads any OOD detector file and writes one value per row of ``EMBEDDINGS``:
 ``score``: ``score_samples`` (float64, higher = more in-distribution); ``pvalue``: conformal
@@ -147,6 +148,9 @@ def configure_select(sub: Any) -> None:
                      help="rows used for the validation [4000]")
     sel.add_argument("--n-groups", type=positive_int, default=5,
                      help="k-means groups without --labels [5]")
+    sel.add_argument("--rule", choices=("one_se", "best"), default="one_se",
+                     help="one_se: the first candidate within one standard error of the best "
+                     "(default); best: the best validation AUROC")
     sel.add_argument("--seed", type=int, default=0, help="seed [0]")
 
 
@@ -163,9 +167,10 @@ def run_ood_select(args: argparse.Namespace) -> int:
     with as_arguments(X="EMBEDDINGS", y="--labels", n_groups="--n-groups",
                       max_rows="--max-rows"):  # fmt: skip
         res = select_detector(np.asarray(X), y, n_groups=args.n_groups, max_rows=args.max_rows,
-                              random_state=args.seed)  # fmt: skip
+                              rule=args.rule, random_state=args.seed)  # fmt: skip
     path = res.estimator.save(out) or out
-    summary = {"outputs": {"detector": str(path)}, "choice": res.best, "groups": res.groups,
+    summary = {"outputs": {"detector": str(path)}, "choice": res.best, "rule": res.rule,
+               "top": res.top, "within_one_se": list(res.within_one_se), "groups": res.groups,
                "validation_auroc": res.scores, "errors": res.errors,
                "n_samples": int(X.shape[0]), "n_features": int(X.shape[1])}  # fmt: skip
     if report is not None:
@@ -173,7 +178,8 @@ def run_ood_select(args: argparse.Namespace) -> int:
                                    "environment": _io.environment(), "result": summary})  # fmt: skip
         summary["outputs"]["report"] = str(report)
     emit(args, summary,
-         f"chose {res.best} (leave-{'class' if res.groups == 'labels' else 'cluster'}-out AUROC "
+         f"chose {res.best} ({'first within one standard error of the best; ' if res.best != res.top else ''}"
+         f"leave-{'class' if res.groups == 'labels' else 'cluster'}-out AUROC "
          f"{res.scores[res.best]:.3f}; " + ", ".join(f"{k} {v:.3f}" for k, v in res.scores.items()
                                                      if k != res.best)
          + f"); refitted on {X.shape[0]} rows, calibrated; wrote {path}")  # fmt: skip

@@ -6,8 +6,16 @@ detector flags a region of the data it has not seen: each group of the in-distri
 a class when labels are given, else a k-means cluster — is held out in turn, every candidate
 is fitted on the other groups, and it scores held-out rows of the other groups (new
 in-distribution data) against the held-out group (data from a region it never saw). The
-candidate with the best mean AUROC over the groups is chosen. This is a proxy for *near* OOD
+candidates are ranked by their mean AUROC over the groups. This is a proxy for *near* OOD
 (new classes from the same source); far-OOD sets are usually easier for every detector.
+
+The proxy is noisy: with five or six groups, candidates often differ by less than the spread of
+their per-group differences. By default (``rule="one_se"``, the one-standard-error rule of
+Breiman et al., 1984) the choice is the first candidate, in ``candidates`` order, whose mean
+AUROC is below the best one's by at most the standard error of their paired per-group
+differences; ``rule="best"`` takes the best mean. The default candidates are ordered by how well
+they did across the sets of ``infogauss bench ood_suite`` (BENCHMARKS.md), so that a difference
+the validation cannot resolve goes to the detector that held up best there.
 
 :func:`select_detector` never sees anything but the rows passed to it.
 """
@@ -23,17 +31,20 @@ from sklearn.base import clone
 from .._validation import check_matrix_like, check_positive_int
 from ..metrics import auroc
 
-__all__ = ["select_detector", "default_candidates", "SelectionResult"]
+__all__ = ["select_detector", "default_candidates", "SelectionResult", "RULES"]
+
+RULES = ("one_se", "best")
 
 
 def default_candidates(n_rows: int, labelled: bool) -> dict[str, Any]:
-    """The detectors :func:`select_detector` compares by default (unfitted, uncalibrated).
+    """The detectors :func:`select_detector` compares by default (unfitted, uncalibrated), in
+    the order of preference of its one-standard-error rule.
 
-    ``global``, ``cluster`` (k-means, 10 components), ``mixture`` (10 shrunk Gaussians),
-    ``local`` (local Gaussian of the ``min(50, n/10)`` nearest rows), ``kde`` (a Gaussian
-    kernel density with Ledoit–Wolf kernels and the leave-one-out bandwidth), ``norm_aware`` (a
-    Gaussian of the directions plus the log-norm) and, with labels, ``class`` (tied
-    covariance). Direction-only detectors (``LocalGaussianOOD(metric="cosine")``, Gaussians of
+    ``kde`` (a Gaussian kernel density with Ledoit–Wolf kernels and the leave-one-out
+    bandwidth: first, the strongest across the OOD suite), ``global``, ``cluster`` (k-means,
+    10 components), ``mixture`` (10 shrunk Gaussians), ``local`` (local Gaussian of the
+    ``min(50, n/10)`` nearest rows), ``norm_aware`` (a Gaussian of the directions plus the
+    log-norm) and, with labels, ``class`` (tied covariance). Direction-only detectors (``LocalGaussianOOD(metric="cosine")``, Gaussians of
     L2-normalised rows) are left out on purpose: k-means groups of round data are angular
     wedges, which a direction-only detector flags best, so the validation would favour a
     detector that is blind to the norm — and an OOD set far out along a training direction
@@ -48,12 +59,12 @@ def default_candidates(n_rows: int, labelled: bool) -> dict[str, Any]:
 
     k = int(max(5, min(50, n_rows // 10)))
     out = {
+        "kde": KernelDensityOOD(calibration=None, random_state=0),
         "global": MahalanobisOOD(calibration=None),
         "cluster": MahalanobisOOD(method="cluster", n_clusters=10, calibration=None,
                                   random_state=0),  # fmt: skip
         "mixture": GaussianMixtureOOD(n_components=10, calibration=None, random_state=0),
         "local": LocalGaussianOOD(n_neighbors=k, calibration=None),
-        "kde": KernelDensityOOD(calibration=None, random_state=0),
         "norm_aware": NormAwareOOD(calibration=None, random_state=0),
     }
     if labelled:
@@ -77,6 +88,13 @@ class SelectionResult:
         Candidates that raised, with the first error.
     groups : str
         ``"labels"`` or ``"k-means"``.
+    rule : str
+        ``"one_se"`` or ``"best"``.
+    top : str
+        The candidate with the best mean AUROC (``best`` unless the one-SE rule chose another).
+    within_one_se : list of str
+        Candidates whose mean is below the top one's by at most the standard error of their
+        paired per-group differences (in ``candidates`` order; the top one included).
     estimator : object or None
         The chosen candidate refitted on all rows (``refit=True``), with its default
         calibration restored.
@@ -88,6 +106,9 @@ class SelectionResult:
     errors: dict[str, str] = field(default_factory=dict)
     groups: str = "k-means"
     estimator: Any = None
+    rule: str = "one_se"
+    top: str = ""
+    within_one_se: list[str] = field(default_factory=list)
 
 
 def _groups(X: np.ndarray, y: np.ndarray | None, n_groups: int, seed: int) -> tuple[np.ndarray, str]:
@@ -108,6 +129,7 @@ def select_detector(
     max_rows: int = 4000,
     holdout: float = 0.2,
     refit: bool = True,
+    rule: str = "one_se",
     random_state: int = 0,
 ) -> SelectionResult:
     """Choose an OOD detector by leave-group-out validation on in-distribution data.
@@ -130,6 +152,9 @@ def select_detector(
         Share of each fitting part held out as new in-distribution data.
     refit : bool, default=True
         Refit the chosen candidate on all of ``X`` (with its default calibration).
+    rule : {"one_se", "best"}, default="one_se"
+        ``"one_se"``: the first candidate (in ``candidates`` order) within one standard error
+        of the best mean (module notes); ``"best"``: the best mean AUROC.
     random_state : int, default=0
 
     Returns
@@ -142,6 +167,8 @@ def select_detector(
     max_rows = check_positive_int(max_rows, "max_rows", minimum=20)
     if not (0 < holdout < 1):
         raise ValueError(f"`holdout` must lie in (0, 1), got {holdout!r}")
+    if rule not in RULES:
+        raise ValueError(f"`rule` must be one of {RULES}, got {rule!r}")
     if y is not None:
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
@@ -153,6 +180,7 @@ def select_detector(
     group, kind = _groups(Xs, ys, n_groups, random_state)
     cands = default_candidates(Xs.shape[0], ys is not None) if candidates is None else candidates
     per: dict[str, list[float]] = {name: [] for name in cands}
+    by_group: dict[str, dict[int, float]] = {name: {} for name in cands}
     errors: dict[str, str] = {}
     for g in np.unique(group):
         inside = np.flatnonzero(group != g)
@@ -167,14 +195,18 @@ def select_detector(
                     det.fit(Xs[fit_rows], ys[fit_rows])
                 else:
                     det.fit(Xs[fit_rows])
-                per[name].append(auroc(det.score_samples(Xs[new]), det.score_samples(Xs[out])))
+                a = auroc(det.score_samples(Xs[new]), det.score_samples(Xs[out]))
+                per[name].append(a)
+                by_group[name][int(g)] = a
             except (ValueError, np.linalg.LinAlgError) as exc:
                 errors.setdefault(name, f"{type(exc).__name__}: {exc}")
     scores = {k: (float(np.mean(v)) if v else float("nan")) for k, v in per.items()}
     valid = {k: v for k, v in scores.items() if np.isfinite(v)}
     if not valid:
         raise ValueError(f"every candidate failed on the validation groups: {errors}")
-    best = max(valid, key=valid.get)
+    top = max(valid, key=valid.get)
+    close = [name for name in valid if _within_one_se(by_group[name], by_group[top])]
+    best = close[0] if rule == "one_se" else top
     estimator = None
     if refit:
         estimator = clone(cands[best])
@@ -184,4 +216,16 @@ def select_detector(
             estimator.fit(X, y)
         else:
             estimator.fit(X)
-    return SelectionResult(best, scores, per, errors, kind, estimator)
+    return SelectionResult(best, scores, per, errors, kind, estimator, rule, top, close)
+
+
+def _within_one_se(a: dict[int, float], top: dict[int, float]) -> bool:
+    """Whether ``a``'s mean AUROC is below ``top``'s by at most the standard error of their
+    paired differences over the groups both were scored on (at least two)."""
+    if a is top:
+        return True
+    shared = sorted(set(a) & set(top))
+    if len(shared) < 2 or len(shared) < len(top):
+        return False  # failed on a group the top candidate was scored on: not comparable
+    d = np.array([top[g] - a[g] for g in shared])
+    return float(d.mean()) <= float(d.std(ddof=1)) / np.sqrt(d.size)
