@@ -45,11 +45,11 @@ def default_candidates(n_rows: int, labelled: bool) -> dict[str, Any]:
     10 components), ``mixture`` (10 shrunk Gaussians), ``local`` (local Gaussian of the
     ``min(50, n/10)`` nearest rows), ``norm_aware`` (a Gaussian of the directions plus the
     log-norm) and, with labels, ``class`` (tied covariance). Direction-only detectors
-    (``LocalGaussianOOD(metric="cosine")``, Gaussians of L2-normalised rows) are left out on purpose: k-means groups of round data are angular
-    wedges, which a direction-only detector flags best, so the validation would favour a
-    detector that is blind to the norm — and an OOD set far out along a training direction
-    (a large norm) would then look typical. Pass them in ``candidates`` when the norm carries
-    no meaning for your embeddings.
+    (``LocalGaussianOOD(metric="cosine")``, Gaussians of L2-normalised rows) are left out on
+    purpose: k-means groups of round data are angular wedges, which a direction-only detector
+    flags best, so the validation would favour a detector that is blind to the norm — and an
+    OOD set far out along a training direction (a large norm) would then look typical. Pass
+    them in ``candidates`` when the norm carries no meaning for your embeddings.
     """
     from ._detector import MahalanobisOOD
     from ._kde import KernelDensityOOD
