@@ -67,6 +67,7 @@ __all__ = [
     "default_chunk_size",
     "iter_chunks",
     "BATCH_RTOL",
+    "is_cholesky_factor",
     "ScoringFactor",
     "scoring_precision",
     "random_orthonormal",
@@ -442,6 +443,15 @@ def cholesky_factor(covariance: np.ndarray, *, name: str = "covariance") -> np.n
             "float in (0, 1], or drop constant/duplicated columns."
         ) from exc
     return L
+
+
+def is_cholesky_factor(L: np.ndarray, covariance: np.ndarray, *, rtol: float = 1e-8) -> bool:
+    """Whether ``L`` is lower triangular with a positive diagonal and ``L @ L.T`` equals
+    ``covariance`` to ``rtol`` of its largest entry (how a model file's factor is checked)."""
+    if np.any(np.triu(L, 1)) or not np.all(np.diag(L) > 0):
+        return False
+    scale = max(float(np.max(np.abs(covariance))), np.finfo(float).tiny)
+    return bool(np.max(np.abs(L @ L.T - covariance)) <= rtol * scale)
 
 
 # --------------------------------------------------------------------------------------

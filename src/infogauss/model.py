@@ -511,9 +511,9 @@ def _check_invariants(path: Any, model: GaussianModel, stats: Any, arrays: dict,
         raise err(path, "holds non-finite covariance or factor values")
     if np.any(np.triu(L, 1)) or not np.all(np.diag(L) > 0):
         raise err(path, "cholesky_ is not a lower-triangular factor with a positive diagonal")
-    scale = max(float(np.max(np.abs(cov))), np.finfo(float).tiny)
-    if np.max(np.abs(L @ L.T - cov)) > 1e-8 * scale:
+    if not core.is_cholesky_factor(L, cov):
         raise err(path, "cholesky_ is not the Cholesky factor of covariance_")
+    scale = max(float(np.max(np.abs(cov))), np.finfo(float).tiny)
     try:
         expected, s = core.covariance_from_stats(stats, model.shrinkage)
     except ValueError as exc:

@@ -452,10 +452,7 @@ class KernelDensityOOD(CalibratedDetector):
             raise err(path, f"bandwidth_ must be a positive number, got {self.bandwidth_!r}")
         if not isinstance(self.bandwidth, str) and self.bandwidth_ != float(self.bandwidth):
             raise err(path, "bandwidth_ is not the bandwidth parameter")
-        L, C = self.cholesky_, self.covariance_
-        scale = max(float(np.max(np.abs(C))), np.finfo(float).tiny)
-        if np.any(np.triu(L, 1)) or not np.all(np.diag(L) > 0) \
-                or np.max(np.abs(L @ L.T - C)) > 1e-8 * scale:
+        if not core.is_cholesky_factor(self.cholesky_, self.covariance_):
             raise err(path, "cholesky_ is not the Cholesky factor of covariance_")
         mean = self.reference_.mean(axis=0)
         tol = 1e-9 * max(float(np.max(np.abs(self.reference_))), np.finfo(float).tiny)

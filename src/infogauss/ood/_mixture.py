@@ -249,7 +249,5 @@ class GaussianMixtureOOD(CalibratedDetector):
             raise err(path, "holds non-finite means or covariances")
         covs = self.covariances_.reshape(-1, d, d)
         for j, (L, C) in enumerate(zip(self.cholesky_.reshape(-1, d, d), covs)):
-            scale = max(float(np.max(np.abs(C))), np.finfo(float).tiny)
-            if np.any(np.triu(L, 1)) or not np.all(np.diag(L) > 0) \
-                    or np.max(np.abs(L @ L.T - C)) > 1e-8 * scale:
+            if not core.is_cholesky_factor(L, C):
                 raise err(path, f"cholesky_[{j}] is not the Cholesky factor of covariances_[{j}]")
