@@ -438,7 +438,7 @@ def ood_suite(payload: dict) -> str:
              "| set | OOD | best infogauss | best baseline | margin (pts) | fit + score s (infogauss / "
              "baseline) | selected (choice) |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
-    n_rows = n_close = n_ahead = 0
+    n_rows = n_close = n_ahead = n_level = 0
 
     def secs(res: dict, d: str) -> str:
         info = res["detectors"].get(d, {})
@@ -452,7 +452,8 @@ def ood_suite(payload: dict) -> str:
             sel = s["selected_auroc"]
             n_rows += 1
             n_close += s["margin_points"] >= -0.5
-            n_ahead += s["margin_points"] > 0
+            n_ahead += s["margin_points"] > 0.05
+            n_level += abs(s["margin_points"]) <= 0.05
             lines.append(f"| {name} | {k} | {s['best_infogauss']} {100 * s['best_infogauss_auroc']:.2f} | "
                          f"{s['best_baseline']} {100 * s['best_baseline_auroc']:.2f} | "
                          f"{s['margin_points']:+.2f} | "
@@ -460,7 +461,8 @@ def ood_suite(payload: dict) -> str:
                          f"{'-' if sel is None else f'{100 * sel:.2f}'} ({choice}) |")  # fmt: skip
     if n_rows:
         lines += ["", f"The best infogauss detector is within 0.5 points of the best baseline on "
-                      f"{n_close} of {n_rows} OOD sets and ahead of it on {n_ahead}."]  # fmt: skip
+                      f"{n_close} of {n_rows} OOD sets, ahead of it by more than 0.05 points on "
+                      f"{n_ahead} and level with it (within ±0.05) on {n_level}."]  # fmt: skip
     for name, res in payload["sets"].items():
         oods = list(res["metrics"])
         lines += ["", f"## {name} (n_train {res['n_train']:,}, d {res['dim']})", "",
