@@ -67,7 +67,8 @@ def test_every_module_takes_provenance_and_logging_from_the_package(name):
         assert ("infogauss.bench._env", "setup_logging") in imported, "logs through _env"
         assert ("infogauss", "_io") in imported, "provenance and results from infogauss._io"
         assert "_io.environment(" in text or "_io.git_state(" in text
-        assert "_io.write_results(" in text or name in ("embed_cifar10", "embedding_sets")
+        assert "_io.write_results(" in text or "write_outputs(" in text \
+            or name in ("embed_cifar10", "embedding_sets")
     assert "rev-parse" not in text and "subprocess" not in text
     assert "sys.path" not in text
     assert "basicConfig" not in text

@@ -40,7 +40,7 @@ import os
 from pathlib import Path
 
 __all__ = ["ALIASES", "checkout_root", "results_dir", "scratch_dir", "output_path",
-           "shared_data_dir"]
+           "shared_data_dir", "write_outputs"]
 
 #: Short names of ``infogauss bench NAME`` -> module of this package.
 ALIASES: dict[str, str] = {
@@ -91,6 +91,17 @@ def output_path(out: str | os.PathLike | None, filename: str, *, scratch: bool =
     if out is not None:
         return Path(out)
     return (scratch_dir() if scratch else results_dir()) / filename
+
+
+def write_outputs(out: str | os.PathLike, payload: dict, render) -> tuple[Path, Path]:
+    """Write a benchmark's results file ``out`` (JSON) and, beside it, ``render(payload)`` as
+    its Markdown table (``out`` with the suffix ``.md``); returns both paths."""
+    from infogauss import _io
+
+    out = Path(out)
+    _io.write_results(out, payload)
+    md = _io.write_text(out.with_suffix(".md"), render(payload))
+    return out, Path(md)
 
 
 def shared_data_dir() -> Path:

@@ -31,12 +31,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
 from infogauss import MahalanobisOOD, _io, metrics
-from infogauss.bench import _render, output_path
+from infogauss.bench import _render, output_path, write_outputs
 from infogauss.bench._env import setup_logging
 from infogauss.calibration import binomial_band
 from infogauss.datasets import read_embedding_set
@@ -172,8 +171,7 @@ def main(argv=None) -> int:
                "config": {"cuts": args.cuts, "seed": args.seed, "alphas": list(ALPHAS),
                           "sets": list(sets), "gaussianizer": _gaussianizer() is not None},
                "environment": env, "sets": results}  # fmt: skip
-    _io.write_results(out, payload)
-    md = _io.write_text(Path(out).with_suffix(".md"), _render.calibration(payload))
+    _, md = write_outputs(out, payload, _render.calibration)
     log.info("wrote %s and %s", out, md)
     bad = [(n, m) for n, r in results.items() for m, row in r["methods"].items()
            if m.startswith("default") and not row["0.05"]["inside"]]  # fmt: skip

@@ -54,7 +54,7 @@ import numpy as np
 from scipy import stats
 
 from infogauss import _io
-from infogauss.bench import _render, output_path, shared_data_dir
+from infogauss.bench import _render, output_path, shared_data_dir, write_outputs
 from infogauss.bench._env import setup_logging
 from infogauss.calibration import binomial_interval
 
@@ -362,8 +362,7 @@ def main(argv=None) -> int:
                "config": {"sets": args.sets, "cuts": args.cuts, "seed": args.seed, "k": K,
                           "alphas": list(ALPHAS), "checkpoint": args.checkpoint},
                "environment": env, "sets": results}  # fmt: skip
-    _io.write_results(out, payload)
-    md = _io.write_text(Path(out).with_suffix(".md"), _render.near_duplicates(payload))
+    _, md = write_outputs(out, payload, _render.near_duplicates)
     log.info("wrote %s and %s; done in %.0f s", out, md, time.perf_counter() - t_start)
     return 0
 

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from infogauss import _io
-from infogauss.bench import _render, output_path
+from infogauss.bench import _render, output_path, write_outputs
 from infogauss.bench._baselines import baselines, l2_normalize, subsample
 from infogauss.bench._env import setup_logging
 from infogauss.datasets import read_embedding_set
@@ -112,10 +112,8 @@ def run(args: argparse.Namespace) -> int:
         results["plots"] = _plots(scores, out)
         for path in results["plots"]:
             log.info("wrote %s", path)
-    _io.write_results(out, results)
-    log.info("wrote %s", out)
-    _io.write_text(out.with_suffix(".md"), _render.ood(results))
-    log.info("wrote %s", out.with_suffix(".md"))
+    _, md = write_outputs(out, results, _render.ood)
+    log.info("wrote %s and %s", out, md)
     log.info("done in %.0f s: %s", results["runtime_seconds"], _summary(results))
     return 0
 

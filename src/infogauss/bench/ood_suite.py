@@ -34,13 +34,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from infogauss import _io
-from infogauss.bench import _render, output_path
+from infogauss.bench import _render, output_path, write_outputs
 from infogauss.bench._baselines import baselines, knn_scorer, l2_normalize, subsample
 from infogauss.bench._env import setup_logging
 from infogauss.calibration import binomial_band, binomial_interval
@@ -289,8 +288,7 @@ def main(argv=None) -> int:
                           "baseline_max_train": args.baseline_max_train, "max_train": args.max_train},
                "environment": env, "sets": sets,
                "runtime_seconds": time.perf_counter() - t_start}  # fmt: skip
-    _io.write_results(out, payload)
-    md = _io.write_text(Path(out).with_suffix(".md"), _render.ood_suite(payload))
+    _, md = write_outputs(out, payload, _render.ood_suite)
     log.info("wrote %s and %s in %.0f s", out, md, time.perf_counter() - t_start)
     return 0
 

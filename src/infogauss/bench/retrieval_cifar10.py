@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from infogauss import _io, metrics
-from infogauss.bench import _render, output_path
+from infogauss.bench import _render, output_path, write_outputs
 from infogauss.bench._env import setup_logging
 from infogauss.datasets import read_embedding_set
 
@@ -325,10 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": result_metrics,
         "elapsed_seconds": time.perf_counter() - t0,
     }
-    _io.write_results(out, result)
-    log.info("wrote %s", out)
-    _io.write_text(out.with_suffix(".md"), _render.retrieval(result))
-    log.info("wrote %s", out.with_suffix(".md"))
+    _, md = write_outputs(out, result, _render.retrieval)
+    log.info("wrote %s and %s", out, md)
     r = result_metrics["whitened"]["retrieval"]
     log.info("done in %.0f s: whitened recall@1 %.3f; false-match rate within 1.5x of alpha=%g "
              "for: %s", result["elapsed_seconds"], r["recall_at_1"], ALPHAS[0],

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from infogauss import _io
-from infogauss.bench import _render, output_path, results_dir
+from infogauss.bench import _render, output_path, results_dir, write_outputs
 from infogauss.bench._env import setup_logging
 
 __all__ = ["collect", "main"]
@@ -76,8 +76,7 @@ def main(argv=None) -> int:
     rows = [collect(n, args.dir, results_dir()) for n in args.runs]
     payload = {"benchmark": "route2", "config": {"runs": args.runs, "dir": str(args.dir)},
                "environment": _io.environment(), "rows": rows}  # fmt: skip
-    _io.write_results(out, payload)
-    md = _io.write_text(Path(out).with_suffix(".md"), _render.route2(payload))
+    _, md = write_outputs(out, payload, _render.route2)
     log.info("wrote %s and %s in %.1f s", out, md, time.perf_counter() - t0)
     return 0
 
