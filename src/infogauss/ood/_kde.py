@@ -381,7 +381,7 @@ class KernelDensityOOD(CalibratedDetector):
         state = {"reference_": reference, "location_": stats.mean, "covariance_": cov,
                  "cholesky_": chol, "shrinkage_": float("nan") if s is None else float(s),
                  "n_samples_seen_": int(n)}  # fmt: skip
-        Z = self._whiten(reference, stats.mean, cov, chol)
+        Z = whiten_rows(reference, stats.mean, core.whitening_matrix(cov, chol, method="cholesky"))
         if self.bandwidth == "loo":
             m = min(n, int(self.n_bandwidth_rows))
             rows = np.sort(rng.permutation(n)[:m]) if m < n else np.arange(n)
@@ -398,14 +398,10 @@ class KernelDensityOOD(CalibratedDetector):
                                   leave_out=np.arange(self._Z.shape[0]),
                                   chunk_size=self.chunk_size)  # fmt: skip
 
-    def _whiten(self, X: np.ndarray, location: np.ndarray, cov: np.ndarray,
-                chol: np.ndarray) -> np.ndarray:
-        return whiten_rows(X, location, core.whitening_matrix(cov, chol, method="cholesky"))
-
     def _prepare_scoring(self) -> None:
         self._logdet = 2.0 * float(np.sum(np.log(np.diag(self.cholesky_))))
         self._W = core.whitening_matrix(self.covariance_, self.cholesky_, method="cholesky")
-        self._Z = self._whiten(self.reference_, self.location_, self.covariance_, self.cholesky_)
+        self._Z = whiten_rows(self.reference_, self.location_, self._W)
 
     def __getstate__(self) -> dict:
         state = dict(super().__getstate__())

@@ -180,7 +180,6 @@ def select_detector(
     Xs, ys = X[rows], (None if y is None else y[rows])
     group, kind = _groups(Xs, ys, n_groups, random_state)
     cands = default_candidates(Xs.shape[0], ys is not None) if candidates is None else candidates
-    per: dict[str, list[float]] = {name: [] for name in cands}
     by_group: dict[str, dict[int, float]] = {name: {} for name in cands}
     errors: dict[str, str] = {}
     for g in np.unique(group):
@@ -196,11 +195,11 @@ def select_detector(
                     det.fit(Xs[fit_rows], ys[fit_rows])
                 else:
                     det.fit(Xs[fit_rows])
-                a = auroc(det.score_samples(Xs[new]), det.score_samples(Xs[out]))
-                per[name].append(a)
-                by_group[name][int(g)] = a
+                by_group[name][int(g)] = auroc(det.score_samples(Xs[new]),
+                                               det.score_samples(Xs[out]))  # fmt: skip
             except (ValueError, np.linalg.LinAlgError) as exc:
                 errors.setdefault(name, f"{type(exc).__name__}: {exc}")
+    per = {name: list(aurocs.values()) for name, aurocs in by_group.items()}
     scores = {k: (float(np.mean(v)) if v else float("nan")) for k, v in per.items()}
     valid = {k: v for k, v in scores.items() if np.isfinite(v)}
     if not valid:
