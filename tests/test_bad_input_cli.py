@@ -272,6 +272,17 @@ for cid, extra, pattern in [
     ("--statistic typicality with --method kde", ("X", "--method", "kde", "--statistic",
                                                    "typicality"),
      r"`--statistic` typicality is for the Mahalanobis methods"),
+    ("--n-components with --method global", ("X", "--n-components", "4"),
+     r"`--n-components` is used by --method mixture only, got --method global"),
+    ("--n-restarts with --method kde", ("X", "--method", "kde", "--n-restarts", "2"),
+     r"`--n-restarts` is used by --method mixture only, got --method kde"),
+    ("--statistic typicality with --method mixture", ("X", "--method", "mixture",
+                                                       "--statistic", "typicality"),
+     r"`--statistic` typicality is for the Mahalanobis methods; --method mixture"),
+    ("--labels with --method mixture", ("X", "--method", "mixture", "--labels", "y"),
+     r"`--labels` is used by --method class or relative only, got --method mixture"),
+    ("--n-components above the rows", ("X", "--method", "mixture", "--n-components", "500"),
+     r"`n_components` must be <= n_samples"),
     ("constant rows, --method kde", ("const", "--method", "kde"),
      r"`EMBEDDINGS` has no variance \(all reference rows are equal\)"),
 ]:
@@ -284,6 +295,9 @@ add("ood fit", "--contamination 0.7", lambda w: s("ood", "fit", w.X, "--out", w.
 add("ood fit", "--bandwidth 0", lambda w: s("ood", "fit", w.X, "--out", w.tmp / "d.npz",
                                             "--method", "kde", "--bandwidth", "0"),
     _usage("ood fit", r"--bandwidth: must be 'loo' or a positive number, got '0'"))
+add("ood fit", "--n-components 0", lambda w: s("ood", "fit", w.X, "--out", w.tmp / "d.npz",
+                                               "--method", "mixture", "--n-components", "0"),
+    _usage("ood fit", r"--n-components: must be 'auto' or an integer >= 1, got '0'"))
 add("ood fit", "--calibration-size 1.5", lambda w: s("ood", "fit", w.X, "--out", w.tmp / "d.npz",
                                                      "--calibration-size", "1.5"),
     _usage("ood fit", r"--calibration-size: must be a fraction in \(0, 1\) or a count >= 1"))

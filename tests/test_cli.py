@@ -499,6 +499,22 @@ def test_ood_commands_match_the_library(ws, capsys):
                 "--labels", str(unlabelled)], capsys, "`--labels` marks 300 rows as unlabelled")
 
 
+def test_ood_fit_mixture_matches_the_library(ws, capsys):
+    _need("ood_save")
+    from infogauss.ood import GaussianMixtureOOD
+
+    X, Q = np.load(ws.X), np.load(ws.Q)
+    d = ws.tmp / "mix.npz"
+    assert main(["ood", "fit", str(ws.X), "--out", str(d), "--method", "mixture",
+                 "--n-restarts", "3", "--seed", "2"]) == 0  # fmt: skip
+    assert "fitted a Gaussian mixture OOD detector" in capsys.readouterr().out
+    ref = GaussianMixtureOOD(n_components="auto", tied=True, n_restarts=3,
+                             random_state=2).fit(X)  # fmt: skip
+    out = ws.tmp / "s.npy"
+    assert main(["ood", "score", str(d), str(ws.Q), "--out", str(out), "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(out), ref.score_samples(Q))
+
+
 def test_retrieve_commands_match_the_library(ws, capsys):
     _need("retriever_save")
     from infogauss import CalibratedRetriever

@@ -143,13 +143,81 @@ def test_crafted_files_are_refused(rng, tmp_path):
         (lambda m, a: a.__setitem__("cholesky_", a["cholesky_"] * 1.01), "not the Cholesky factor"),
         (lambda m, a: a.__setitem__("weights_", a["weights_"] * 2), "sum to 1"),
         (lambda m, a: a.__setitem__("means_", a["means_"][:2]), "means_"),
-        (lambda m, a: m["params"].__setitem__("n_components", 2), "means_"),
+        (lambda m, a: m["params"].__setitem__("n_components", 2), "n_components_"),
         (lambda m, a: m["params"].__setitem__("aggregate", "mean"), "invalid parameters"),
         (lambda m, a: a.pop("calibration_scores_"), "calibration_scores_"),
     ]
     for mutate, match in cases:
         with pytest.raises(ModelFileError, match=match):
             infogauss.load(_rewrite(path, tmp_path / "bad.npz", mutate, rehash=True))
+
+
+# ------------------------------------------------------------------ restarts and "auto"
+def test_untied_restarts_average_the_runs_densities(rng):
+    X, means = _blobs(rng, 900)
+    Xq = np.r_[_blobs(rng, 40, means=means)[0], rng.normal(scale=8, size=(10, 4))]
+    det = GaussianMixtureOOD(n_components=3, n_restarts=4, calibration=None, random_state=7).fit(X)
+    seeds = np.random.RandomState(7).randint(np.iinfo(np.int32).max, size=4)
+    runs = [GaussianMixtureOOD(n_components=3, calibration=None, random_state=int(s)).fit(X)
+            for s in seeds]  # fmt: skip
+    ref = logsumexp(np.stack([r.score_samples(Xq) for r in runs]), axis=0) - np.log(4)
+    np.testing.assert_allclose(det.score_samples(Xq), ref, rtol=1e-12)
+    assert det.means_.shape == (12, 4) and det.covariances_.shape == (12, 4, 4)
+    np.testing.assert_allclose(det.weights_.sum(), 1.0, rtol=1e-14)
+    gm = _sklearn_mixture(det)  # the stacked mixture through scikit-learn's own density code
+    gm.n_components = 12
+    np.testing.assert_allclose(det.score_samples(Xq), gm.score_samples(Xq), rtol=1e-10)
+
+
+def test_tied_restarts_share_the_runs_average_within_cluster_covariance(rng):
+    X, means = _blobs(rng, 900)
+    det = GaussianMixtureOOD(n_components=3, n_restarts=3, tied=True, shrinkage="empirical",
+                             calibration=None, random_state=1).fit(X)  # fmt: skip
+    seeds = np.random.RandomState(1).randint(np.iinfo(np.int32).max, size=3)
+    resid = []
+    for s in seeds:  # by hand: each run's k-means residuals about their own cluster means
+        lab = KMeans(n_clusters=3, n_init="auto", random_state=int(s)).fit(X).labels_
+        resid.append(X - np.stack([X[lab == j].mean(0) for j in range(3)])[lab])
+    ref = np.mean([r.T @ r / len(X) for r in resid], axis=0)
+    np.testing.assert_allclose(det.covariances_, ref, rtol=1e-10)
+    gm = _sklearn_mixture(det)
+    gm.n_components = 9
+    np.testing.assert_allclose(det.score_samples(X[:50]), gm.score_samples(X[:50]), rtol=1e-10)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_auto_finds_the_number_of_well_separated_blobs(rng, tied):
+    means = rng.normal(scale=12.0, size=(4, 3))
+    if tied:  # one shared covariance: blobs of one spread (else more components fit better)
+        X = means[rng.integers(0, 4, 2400)] + rng.standard_normal((2400, 3))
+    else:
+        X = _blobs(rng, 2400, d=3, means=means)[0]
+    det = GaussianMixtureOOD(n_components="auto", tied=tied, calibration=None, random_state=0).fit(X)
+    assert det.n_components_ == 4
+    assert det.n_components_grid_[: 4].tolist() == [1, 2, 4, 8]
+    assert int(det.n_components_grid_[np.argmax(det.n_components_loglik_)]) == 4
+    # the refit on all rows is the int fit of the chosen count (same k-means seed)
+    ref = GaussianMixtureOOD(n_components=4, tied=tied, calibration=None, random_state=0).fit(X)
+    np.testing.assert_array_equal(det.means_, ref.means_)
+    np.testing.assert_array_equal(det.score_samples(X[:20]), ref.score_samples(X[:20]))
+
+
+def test_auto_keeps_one_component_for_one_gaussian(rng):
+    X = rng.standard_normal((3000, 5)) @ rng.normal(size=(5, 5))
+    det = GaussianMixtureOOD(n_components="auto", tied=True, calibration=None, random_state=0).fit(X)
+    assert det.n_components_ <= 2
+    assert np.all(np.isfinite(det.n_components_loglik_))
+
+
+def test_auto_with_restarts_round_trips_bit_exact(rng, tmp_path):
+    X, means = _blobs(rng, 800)
+    det = GaussianMixtureOOD(n_components="auto", n_restarts=3, tied=True, random_state=0).fit(X)
+    back = infogauss.load(det.save(tmp_path / "auto.npz"))
+    assert back.n_components_ == det.n_components_
+    np.testing.assert_array_equal(back.n_components_grid_, det.n_components_grid_)
+    Xq = _blobs(rng, 30, means=means)[0] * 1.2
+    for f in ("score_samples", "decision_function", "pvalues"):
+        np.testing.assert_array_equal(getattr(back, f)(Xq), getattr(det, f)(Xq))
 
 
 def test_bad_input(rng):
@@ -164,6 +232,10 @@ def test_bad_input(rng):
     with pytest.raises(ValueError, match="holds 1 row.*tied=True"):
         GaussianMixtureOOD(n_components=4, calibration=None, random_state=0).fit(outlier)
     GaussianMixtureOOD(n_components=4, tied=True, calibration=None, random_state=0).fit(outlier)
+    with pytest.raises(ValueError, match="`n_components` must be a positive int or 'auto'"):
+        GaussianMixtureOOD(n_components="many").fit(X)
+    with pytest.raises(ValueError, match="`n_restarts` must be an integer >= 1, got 0"):
+        GaussianMixtureOOD(n_restarts=0).fit(X)
     with pytest.raises(ValueError, match="`aggregate` must be one of"):
         GaussianMixtureOOD(aggregate="mean").fit(X)
     with pytest.raises(TypeError, match="`tied`"):
@@ -200,6 +272,7 @@ def _expected_failures(est) -> dict[str, str]:
         GaussianMixtureOOD(n_components=1, random_state=0),
         GaussianMixtureOOD(n_components=2, tied=True, calibration=None, random_state=0),
         GaussianMixtureOOD(n_components=2, tied=True, aggregate="max", random_state=0),
+        GaussianMixtureOOD(n_components="auto", n_restarts=2, tied=True, random_state=0),
     ],
     expected_failed_checks=_expected_failures,
 )

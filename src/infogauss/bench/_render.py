@@ -463,6 +463,15 @@ def ood_suite(payload: dict) -> str:
         lines += ["", f"The best infogauss detector is within 0.5 points of the best baseline on "
                       f"{n_close} of {n_rows} OOD sets, ahead of it by more than 0.05 points on "
                       f"{n_ahead} and level with it (within ±0.05) on {n_level}."]  # fmt: skip
+    runs: dict[str, list[str]] = {}
+    for name, res in payload["sets"].items():
+        git = ((res.get("run") or {}).get("environment") or payload.get("environment") or {}).get("git") or {}
+        sha = (git.get("sha") or "unknown")[:7] + (" (dirty)" if git.get("dirty") else "")
+        runs.setdefault(sha, []).append(name)
+    if len(runs) > 1:  # a --merge run: say which sets ran at which commit
+        lines += ["", "Sets run at different commits (a `--merge` run redid some; a detector "
+                      "added later has rows only where it ran): "
+                  + "; ".join(f"{', '.join(v)} at {k}" for k, v in runs.items()) + "."]
     for name, res in payload["sets"].items():
         oods = list(res["metrics"])
         lines += ["", f"## {name} (n_train {res['n_train']:,}, d {res['dim']})", "",

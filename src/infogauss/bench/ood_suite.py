@@ -11,7 +11,8 @@ scores ``test`` and each OOD set.
 
 * **infogauss**: ``MahalanobisOOD`` global, global on L2-normalised rows, class-conditional
   (labels), cluster (k-means); ``LocalGaussianOOD`` (k = 50, Euclidean and cosine);
-  ``GaussianMixtureOOD`` (10 components); ``NormAwareOOD``; ``KernelDensityOOD`` (Ledoit–Wolf
+  ``GaussianMixtureOOD`` (10 components; and ``mixture_auto``: tied, the component count
+  chosen by held-out likelihood, 10 k-means restarts averaged); ``NormAwareOOD``; ``KernelDensityOOD`` (Ledoit–Wolf
   kernels, and isotropic ones: ``shrinkage=1.0``; leave-one-out bandwidth); and **selected** — the detector
   :func:`infogauss.ood.select_detector` picks by leave-group-out validation on ``train``
   alone (no test or OOD row reaches it).
@@ -101,6 +102,8 @@ def infogauss_detectors(n_train: int, labelled: bool) -> dict[str, tuple[Any, An
                              ident),  # fmt: skip
         "mixture_10": (GaussianMixtureOOD(n_components=10, calibration=None, random_state=0),
                        ident),  # fmt: skip
+        "mixture_auto": (GaussianMixtureOOD(n_components="auto", tied=True, n_restarts=10,
+                                            calibration=None, random_state=0), ident),  # fmt: skip
         "norm_aware": (NormAwareOOD(calibration=None, random_state=0), ident),
         "kde": (KernelDensityOOD(calibration=None, random_state=0), ident),
         "kde_isotropic": (KernelDensityOOD(shrinkage=1.0, calibration=None, random_state=0),
@@ -245,6 +248,27 @@ def summarise(result: dict) -> dict:
     return out
 
 
+def _kept_sets(out) -> dict:
+    """The sets of an earlier results file (``--merge``), each with the environment and config
+    it ran with (moved into the set from the file's top level when the set has none)."""
+    import json
+    from pathlib import Path
+
+    if not Path(out).exists():
+        return {}
+    old = json.loads(Path(out).read_text())
+    if old.get("benchmark") != "ood_suite":
+        raise SystemExit(f"--merge: {out} is not an ood_suite results file")
+    kept = {}
+    for name, res in old.get("sets", {}).items():
+        if "run" not in res:
+            res["run"] = {"environment": old.get("environment"),
+                          "config": {k: v for k, v in old.get("config", {}).items() if k != "sets"},
+                          "runtime_seconds": None}  # fmt: skip
+        kept[name] = res
+    return kept
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -257,12 +281,17 @@ def main(argv=None) -> int:
     ap.add_argument("--max-train", type=int, default=None,
                     help="subsample the training rows of every set (all by default)")
     ap.add_argument("--out", default=None, help="JSON output [ood_suite.json in the results dir]")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the sets of an existing --out file that this run does not redo "
+                         "(each set records the commit and config it ran with)")
     args = ap.parse_args(argv)
     setup_logging("ood_suite")
     t_start = time.perf_counter()
     out = output_path(args.out, "ood_suite.json")
     env = _io.environment()
-    sets = {}
+    config = {"splits": args.splits, "seed": args.seed, "alphas": list(ALPHAS), "ks": list(KS),
+              "baseline_max_train": args.baseline_max_train, "max_train": args.max_train}
+    sets = _kept_sets(out) if args.merge else {}
     for spec in args.set:
         name, _, directory = spec.partition("=")
         if not directory:
@@ -273,19 +302,20 @@ def main(argv=None) -> int:
             emb.train, emb.train_labels = emb.train[idx], emb.train_labels[idx]
         log.info("%s: train %s, test %s, ood %s", name, emb.train.shape, emb.test.shape,
                  {k: v.shape[0] for k, v in emb.ood.items()})  # fmt: skip
+        t_set = time.perf_counter()
         res = run_set(name, emb, seed=args.seed, splits=args.splits,
                       baseline_max_train=args.baseline_max_train)  # fmt: skip
         res["summary"] = summarise(res)
         res["meta"] = emb.meta
+        res["run"] = {"environment": env, "config": {**config, "set": spec},
+                      "runtime_seconds": time.perf_counter() - t_set}  # fmt: skip
+        sets.pop(name, None)
         sets[name] = res
         for k, s in res["summary"].items():
             log.info("%s/%s: best infogauss %s %.4f, best baseline %s %.4f, selected %s", name, k,
                      s["best_infogauss"], s["best_infogauss_auroc"], s["best_baseline"],
                      s["best_baseline_auroc"], s["selected_auroc"])  # fmt: skip
-    payload = {"benchmark": "ood_suite",
-               "config": {"sets": args.set, "splits": args.splits, "seed": args.seed,
-                          "alphas": list(ALPHAS), "ks": list(KS),
-                          "baseline_max_train": args.baseline_max_train, "max_train": args.max_train},
+    payload = {"benchmark": "ood_suite", "config": {"sets": args.set, **config},
                "environment": env, "sets": sets,
                "runtime_seconds": time.perf_counter() - t_start}  # fmt: skip
     _, md = write_outputs(out, payload, _render.ood_suite)

@@ -2,10 +2,12 @@
 
 ::
 
-    infogauss ood fit EMBEDDINGS.npy --out detector.npz [--method global|class|cluster|relative|kde]
+    infogauss ood fit EMBEDDINGS.npy --out detector.npz
+                      [--method global|class|cluster|relative|kde|mixture]
                       [--labels LABELS.npy] [--contamination 0.05] [--statistic distance|typicality]
                       [--calibration split|none] [--calibration-size 0.2] [--n-clusters 10]
-                      [--shrinkage ledoit_wolf] [--bandwidth loo] [--seed 0]
+                      [--shrinkage ledoit_wolf] [--bandwidth loo] [--n-components auto]
+                      [--n-restarts 10] [--seed 0]
     infogauss ood select EMBEDDINGS.npy --out detector.npz [--labels LABELS.npy]
                       [--report choice.json] [--max-rows 4000] [--n-groups 5] [--seed 0]
     infogauss ood score DETECTOR.npz EMBEDDINGS.npy --out scores.npy
@@ -14,7 +16,9 @@
 ``fit`` trains :class:`~infogauss.MahalanobisOOD` on in-distribution embeddings (by default it
 holds out 20% of them to calibrate the threshold, split-conformal) and writes the detector file
 (:meth:`MahalanobisOOD.save`); ``--method kde`` fits :class:`~infogauss.ood.KernelDensityOOD`
-instead (a Gaussian kernel density, ``--bandwidth loo`` by leave-one-out likelihood).
+instead (a Gaussian kernel density, ``--bandwidth loo`` by leave-one-out likelihood), and
+``--method mixture`` :class:`~infogauss.ood.GaussianMixtureOOD` (tied covariance; the component
+count by held-out likelihood, ``--n-components auto``; ``--n-restarts`` k-means runs averaged).
 ``select`` chooses among infogauss's detectors by leave-group-out validation on the
 in-distribution embeddings alone
 (:func:`infogauss.ood.select_detector`), refits the choice (calibrated) and writes it.
@@ -76,6 +80,16 @@ def _bandwidth(value: str) -> str | float:
     raise argparse.ArgumentTypeError(f"must be 'loo' or a positive number, got {value!r}")
 
 
+def _n_components(value: str) -> str | int:
+    if value == "auto":
+        return value
+    try:
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or an integer >= 1, got {value!r}") from None
+
+
 def configure_ood(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ood_command", metavar="ACTION", required=True)
     fit = sub.add_parser("fit", help="fit a detector to in-distribution embeddings",
@@ -86,11 +100,12 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("embeddings", metavar="EMBEDDINGS",
                      help="in-distribution training embeddings, 2-D float .npy")
     fit.add_argument("--out", required=True, help="detector file to write (.npz)")
-    fit.add_argument("--method", choices=(*OOD_METHODS, "kde"), default="global",
+    fit.add_argument("--method", choices=(*OOD_METHODS, "kde", "mixture"), default="global",
                      help="global: one Gaussian (default); class: class means, tied covariance "
                      "(needs --labels); cluster: k-means pseudo-classes; relative: class (or "
                      "cluster) distance minus a background Gaussian's; kde: a Gaussian kernel "
-                     "density (one shrunk Gaussian per row, KernelDensityOOD)")
+                     "density (one shrunk Gaussian per row, KernelDensityOOD); mixture: a "
+                     "mixture of shrunk Gaussians with one tied covariance (GaussianMixtureOOD)")
     fit.add_argument("--labels", metavar="LABELS.npy",
                      help="one label per row (1-D .npy; e.g. the Z.labels.npy of `infogauss "
                      "embed`): needed by --method class, optional for relative")
@@ -109,6 +124,11 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--bandwidth", type=_bandwidth, default="loo",
                      help="--method kde: kernel standard deviation in whitened units, or loo "
                      "(leave-one-out likelihood) [loo]")
+    fit.add_argument("--n-components", type=_n_components, default=None,
+                     help="--method mixture: components per k-means run, or auto (held-out "
+                     "likelihood) [auto]")
+    fit.add_argument("--n-restarts", type=positive_int, default=None,
+                     help="--method mixture: k-means runs whose mixtures are averaged [10]")
     fit.add_argument("--seed", type=int, default=0, help="seed of the split and k-means [0]")
 
     configure_select(sub)
@@ -218,6 +238,9 @@ def _require(cls: type, method: str) -> None:
         raise RuntimeError(f"{cls.__name__}.{method} is not available in this infogauss version")
 
 
+_KINDS = {"kde": "kernel density", "mixture": "Gaussian mixture"}
+
+
 def run_ood_fit(args: argparse.Namespace) -> int:
     from ..ood import MahalanobisOOD
 
@@ -225,7 +248,7 @@ def run_ood_fit(args: argparse.Namespace) -> int:
     X = read_embeddings(args.embeddings, "EMBEDDINGS")
     y = None
     if args.labels is not None:
-        if args.method in ("global", "cluster", "kde"):
+        if args.method in ("global", "cluster", "kde", "mixture"):
             raise ValueError(
                 f"`--labels` is used by --method class or relative only, got --method "
                 f"{args.method}; drop --labels or choose --method class"
@@ -242,19 +265,31 @@ def run_ood_fit(args: argparse.Namespace) -> int:
     _require(MahalanobisOOD, "save")  # before the work, not after it
     size = args.calibration_size
     calib = None if args.calibration == "none" else args.calibration
-    if args.method == "kde":
+    for flag, value in (("--n-components", args.n_components), ("--n-restarts", args.n_restarts)):
+        if value is not None and args.method != "mixture":
+            raise ValueError(f"`{flag}` is used by --method mixture only, got --method "
+                             f"{args.method}")
+    if args.method in ("kde", "mixture") and args.statistic != "distance":
+        raise ValueError(f"`--statistic` {args.statistic} is for the Mahalanobis methods; "
+                         f"--method {args.method} scores a density (drop --statistic)")
+    if args.method != "kde" and args.bandwidth != "loo":
+        raise ValueError(f"`--bandwidth` is used by --method kde only, got --method {args.method}")
+    if args.method == "mixture":
+        from ..ood import GaussianMixtureOOD
+
+        det = GaussianMixtureOOD(
+            n_components="auto" if args.n_components is None else args.n_components,
+            n_restarts=10 if args.n_restarts is None else args.n_restarts, tied=True,
+            shrinkage=args.shrinkage, contamination=args.contamination, calibration=calib,
+            calibration_size=size, random_state=args.seed,
+        )  # fmt: skip
+    elif args.method == "kde":
         from ..ood import KernelDensityOOD
 
-        if args.statistic != "distance":
-            raise ValueError(f"`--statistic` {args.statistic} is for the Mahalanobis methods; "
-                             "--method kde scores the kernel density (drop --statistic)")
         det = KernelDensityOOD(bandwidth=args.bandwidth, shrinkage=args.shrinkage,
                                contamination=args.contamination, calibration=calib,
                                calibration_size=size, random_state=args.seed)  # fmt: skip
     else:
-        if args.bandwidth != "loo":
-            raise ValueError(f"`--bandwidth` is used by --method kde only, got --method "
-                             f"{args.method}")
         det = MahalanobisOOD(
             method=args.method, statistic=args.statistic, n_clusters=args.n_clusters,
             contamination=args.contamination, calibration=calib,
@@ -276,7 +311,7 @@ def run_ood_fit(args: argparse.Namespace) -> int:
             "contamination": args.contamination, "threshold": float(det.offset_),
             "calibration_size": size if args.calibration == "split" else None,
         },
-        f"fitted a {'kernel density' if args.method == 'kde' else args.method + ' Mahalanobis'} "
+        f"fitted a {_KINDS.get(args.method, args.method + ' Mahalanobis')} "
         f"OOD detector to {X.shape[0]} x {X.shape[1]} "
         f"embeddings ({det.n_samples_seen_} fit, {held}); wrote {path}",
     )
