@@ -191,6 +191,37 @@ def test_held_out_rows_are_not_their_own_neighbours(rng):
     assert det.kneighbors(X[cal_idx])[0].min() > 0  # no held-out row finds itself
 
 
+@pytest.mark.parametrize("search", SEARCHES)
+def test_uncalibrated_offset_is_the_leave_one_out_quantile(rng, search):
+    """calibration=None: each reference row is scored under its k nearest *other* rows (brute
+    force), and offset_ is their contamination quantile."""
+    X = np.r_[correlated_gaussian(rng, 250, 5), np.repeat(rng.normal(size=(1, 5)), 4, axis=0)]
+    det = LocalGaussianOOD(n_neighbors=20, calibration=None, search=_search(search)).fit(X)
+    ref = []
+    for i in range(len(X)):
+        others = np.delete(np.arange(len(X)), i)
+        _, nb = _brute_knn(X[others], X[i : i + 1], 20)
+        ref.append(-_ref_m2(X[others][nb[0]], X[i], "ledoit_wolf"))
+    np.testing.assert_allclose(det._fit_scores(det.reference_), ref, rtol=1e-8)
+    assert det.offset_ == np.percentile(det._fit_scores(det.reference_), 5.0)
+    assert np.isfinite(ref).all()  # the duplicates: their other copies are at distance 0
+    labels = LocalGaussianOOD(n_neighbors=20, calibration=None, search=_search(search)).fit_predict(X)
+    np.testing.assert_array_equal(labels, np.where(np.array(ref) < det.offset_, -1, 1))
+    assert abs(np.mean(labels == -1) - 0.05) < 0.01
+
+
+def test_uncalibrated_threshold_is_near_its_rate_on_new_data(rng):
+    """The leave-one-out threshold flags about `contamination` of new data (a training row
+    among its own neighbours flagged most of them in 20 dimensions)."""
+    A = rng.standard_normal((20, 20)) / 4 + np.eye(20)
+    rates = []
+    for _ in range(5):
+        X, X_new = rng.standard_normal((600, 20)) @ A.T, rng.standard_normal((600, 20)) @ A.T
+        det = LocalGaussianOOD(n_neighbors=30, calibration=None, search="numpy").fit(X)
+        rates.append(np.mean(det.predict(X_new) == -1))
+    assert 0.03 <= np.mean(rates) <= 0.08  # 5 x 600 draws: sd about 0.4%
+
+
 def test_default_fit_predict_meets_its_false_alarm_rate(rng):
     rates = []
     for r in range(15):
@@ -323,6 +354,12 @@ def _expected_failures(est) -> dict[str, str]:
     if est.calibration is not None:
         why = ("contamination is the rate guaranteed on new data (split-conformal threshold), "
                "not the fraction of training rows flagged")
+        out.update(check_outliers_train=why, check_outliers_fit_predict=why)
+    else:
+        why = ("calibration=None sets offset_ from leave-one-out scores (a row is not its own "
+               "neighbour, as for new data; tested in test_uncalibrated_*): predict on the "
+               "training rows, each among its own neighbours, flags fewer than contamination, "
+               "and fit_predict labels the leave-one-out scores instead (as LOF does)")
         out.update(check_outliers_train=why, check_outliers_fit_predict=why)
     if est.metric == "cosine":
         out["check_estimators_dtypes"] = ("data cast to integers has all-zero rows, which have "

@@ -128,6 +128,27 @@ class CalibratedDetector(ConformalCalibrationMixin, OutlierMixin, BaseEstimator)
             With ``calibration="split"``: fitted on ``1 - calibration_size`` of ``X`` and
             calibrated on the rest (``offset_``, ``calibration_scores_``).
         """
+        self._fit(X, y)
+        return self
+
+    @atomic_fit
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X``, then label its rows (+1 inlier, -1 outlier).
+
+        With ``calibration=None`` the labels are those of the scores that set ``offset_``
+        (leave-one-out for the detectors whose rows would otherwise score themselves:
+        :class:`KernelDensityOOD`, :class:`LocalGaussianOOD`), so that ``contamination`` of
+        ``X`` is flagged, up to ties — scikit-learn's convention for outlier detection on the
+        training set. With ``calibration="split"``, ``fit(X, y).predict(X)``.
+        """
+        scores = self._fit(X, y)
+        if scores is None:
+            return self.predict(X)
+        return np.where(scores - self.offset_ < 0, -1, 1)
+
+    def _fit(self, X: Any, y: Any) -> np.ndarray | None:
+        """The fit; returns the scores of the fitting rows that set ``offset_`` when
+        ``calibration=None`` (else None)."""
         self._validate_params_()
         data = self._validate_fit_X(X)
         n = self._n_rows(data)
@@ -139,11 +160,11 @@ class CalibratedDetector(ConformalCalibrationMixin, OutlierMixin, BaseEstimator)
         self._replace_state(state)
         self._prepare_scoring()
         if cal_idx is None:
-            self.offset_ = float(np.percentile(self._fit_scores(fit_data),
-                                               100.0 * self.contamination))
-        else:
-            self._set_calibration(self._scores(self._take(data, cal_idx)))
-        return self
+            scores = self._fit_scores(fit_data)
+            self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
+            return scores
+        self._set_calibration(self._scores(self._take(data, cal_idx)))
+        return None
 
     def _split(self, n: int, rng: Any) -> tuple[np.ndarray, Any]:
         if self.calibration is None:

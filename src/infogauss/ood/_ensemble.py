@@ -292,6 +292,10 @@ class EnsembleOOD(CalibratedDetector):
             self._set_calibration(self._scores(self._take(views, cal_idx)))
         return self
 
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """``fit(X, y).predict(X)`` (+1 inlier, -1 outlier)."""
+        return self.fit(X, y).predict(X)
+
     # ------------------------------------------------------------------ scoring
     def _member_pvalues(self, views: list[np.ndarray], *, mid: bool) -> np.ndarray:
         cols = []

@@ -198,8 +198,8 @@ class LocalGaussianOOD(CalibratedDetector):
         ``"split"``: ``fit`` holds out ``calibration_size`` of ``X``, uses the rest as the
         reference set and calibrates on the held-out rows — which are not in the reference set,
         so a held-out row is never its own neighbour, exactly as for a new point. ``None``: the
-        reference set is all of ``X`` and ``offset_`` the training-score quantile (a training
-        row is its own nearest neighbour: optimistic).
+        reference set is all of ``X`` and ``offset_`` the quantile of its rows' leave-one-out
+        scores (each row under the Gaussian of its k nearest *other* rows, as a new point).
     calibration_size : float in (0, 1) or int, default=0.2
         Share or number of rows held out by ``calibration="split"``.
     search : {"auto", "numpy", "faiss"}, default="auto"
@@ -415,24 +415,25 @@ class LocalGaussianOOD(CalibratedDetector):
         D = self.reference_[idx] - x[:, None, :]
         return np.einsum("bci,bci->bc", D, D)
 
-    def _rank(self, x: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _rank(self, x: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest of the candidates: ordered by float64 distance, then row index."""
         e = self._exact_sq(x, cand)
-        order = np.lexsort((cand, e), axis=-1)[:, : self.n_neighbors]
+        order = np.lexsort((cand, e), axis=-1)[:, :k]
         return np.take_along_axis(e, order, 1), np.take_along_axis(cand, order, 1)
 
-    def _exhaustive(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _exhaustive(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest reference rows of one query by float64 distances to every row."""
         D = self.reference_ - x
         e = np.einsum("ci,ci->c", D, D)
-        kth = np.partition(e, self.n_neighbors - 1)[self.n_neighbors - 1]
+        kth = np.partition(e, k - 1)[k - 1]
         cand = np.flatnonzero(e <= kth)
-        return self._rank(x[None, :], cand[None, :])
+        return self._rank(x[None, :], cand[None, :], k)
 
-    def _neighbors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared distances and indices of the k nearest reference rows (float64 order)."""
+    def _neighbors(self, X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distances and indices of the k (default ``n_neighbors``) nearest reference
+        rows (float64 order)."""
         n_ref, d = self.reference_.shape
-        k = self.n_neighbors
+        k = self.n_neighbors if k is None else k
         c = min(n_ref, k + _margin(k))
         Xc = X - self._center
         with np.errstate(over="ignore", invalid="ignore"):
@@ -453,7 +454,7 @@ class LocalGaussianOOD(CalibratedDetector):
                 cand = part[:, :c]
             else:
                 cand = np.broadcast_to(np.arange(n_ref), D.shape)
-        dist, idx = self._rank(X, cand)
+        dist, idx = self._rank(X, cand, k)
         if c < n_ref:
             # rows outside the candidates are at least `bound - err` away; the k-th found is at
             # most `dist[:, -1] + err`: closer ties or misses are only possible below that
@@ -461,7 +462,7 @@ class LocalGaussianOOD(CalibratedDetector):
                 bound = D[:, -1]
             suspect = np.flatnonzero(bound - err <= dist[:, -1] + err)
             for i in suspect:
-                dist[i], idx[i] = (a[0] for a in self._exhaustive(X[i]))
+                dist[i], idx[i] = (a[0] for a in self._exhaustive(X[i], k))
         return dist, idx
 
     def kneighbors(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -498,6 +499,33 @@ class LocalGaussianOOD(CalibratedDetector):
             _, idx = self._neighbors(X[sl])
             out[sl] = -local_mahalanobis_sq(
                 self.reference_[idx], X[sl], shrinkage=self.shrinkage,
+                n_components=self.n_components, variance_floor=self._floor,
+            )  # fmt: skip
+        return out
+
+    def _fit_scores(self, X: np.ndarray) -> np.ndarray:
+        """Leave-one-out scores of the reference rows (``calibration=None``'s ``offset_``):
+        each row under the Gaussian of its k nearest *other* reference rows, as a new point
+        would be (a row among its own neighbours would look more typical than new data: with
+        k = 50 on 384-dimensional text embeddings, a training-quantile threshold so set flagged
+        nearly every new in-distribution row). With k = all rows, the other n - 1."""
+        n = self.reference_.shape[0]
+        if X.shape != self.reference_.shape:  # pragma: no cover - the base passes the fit rows
+            raise RuntimeError("_fit_scores expects the reference rows")
+        k = self.n_neighbors
+        out = np.empty(n)
+        for sl in core.iter_chunks(n, self._block_rows()):
+            _, idx = self._neighbors(X[sl], min(k + 1, n))
+            rows = np.arange(sl.start, sl.stop)
+            own = idx == rows[:, None]
+            # drop the row itself; when ties with duplicates keep it out of the k + 1, drop
+            # the farthest (the same neighbourhood: the duplicates are at distance 0)
+            drop = np.where(own.any(axis=1), own.argmax(axis=1), idx.shape[1] - 1)
+            keep = np.ones(idx.shape, dtype=bool)
+            keep[np.arange(idx.shape[0]), drop] = False
+            others = idx[keep].reshape(idx.shape[0], idx.shape[1] - 1)
+            out[sl] = -local_mahalanobis_sq(
+                self.reference_[others], X[sl], shrinkage=self.shrinkage,
                 n_components=self.n_components, variance_floor=self._floor,
             )  # fmt: skip
         return out
