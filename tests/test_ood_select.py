@@ -112,3 +112,38 @@ def test_the_suite_gives_the_selection_rule_training_rows_only(monkeypatch):
     assert summary["far"]["best_infogauss_auroc"] > 0.99 and summary["far"]["selected_auroc"] > 0.99
     md = _render.ood_suite({"sets": {"toy": {**res, "summary": summary}}})
     assert "| toy | far |" in md and "| selected |" in md
+
+
+def test_suite_merge_keeps_the_other_sets_with_their_commit(tmp_path):
+    """`ood_suite --merge`: the sets of the earlier file that this run does not redo stay, each
+    with the environment it ran with, and the report says which sets ran at which commit."""
+    import json
+
+    from infogauss.bench import _render, ood_suite
+
+    def one_set(auroc):
+        m = {"auroc": auroc, "fpr_at_tpr": 0.1, "aupr_out": 0.9}
+        c = {"0.05": {"fpr": 0.05, "n_eval": 100, "band95_one_half": [0.01, 0.1]}}
+        det = {"family": "infogauss", "fit_seconds": 1.0, "score_seconds": 1.0, "model_bytes": 8}
+        base = {**det, "family": "baseline"}
+        res = {"n_train": 10, "dim": 2, "detectors": {"a": det, "b": base},
+               "metrics": {"o": {"a": m, "b": {**m, "auroc": 0.5}}},
+               "conformal": {"a": c, "b": c}}  # fmt: skip
+        return {**res, "summary": ood_suite.summarise(res)}
+
+    old = {"benchmark": "ood_suite", "config": {"sets": ["x=X"], "splits": 2},
+           "environment": {"git": {"sha": "a" * 40, "dirty": False}},
+           "sets": {"x": one_set(0.9), "y": one_set(0.8)}}  # fmt: skip
+    path = tmp_path / "ood_suite.json"
+    path.write_text(json.dumps(old))
+    kept = ood_suite._kept_sets(path)
+    assert list(kept) == ["x", "y"]
+    assert kept["x"]["run"]["environment"]["git"]["sha"] == "a" * 40
+    assert kept["x"]["run"]["config"] == {"splits": 2}
+    kept["y"] = {**one_set(0.7), "run": {"environment": {"git": {"sha": "b" * 40}}}}
+    md = _render.ood_suite({"sets": kept, "environment": {"git": {"sha": "b" * 40}}})
+    assert "x at aaaaaaa; y at bbbbbbb" in md
+    (tmp_path / "other.json").write_text(json.dumps({"benchmark": "calibration"}))
+    with pytest.raises(SystemExit, match="not an ood_suite results file"):
+        ood_suite._kept_sets(tmp_path / "other.json")
+    assert ood_suite._kept_sets(tmp_path / "missing.json") == {}
