@@ -209,6 +209,15 @@ def test_auto_keeps_one_component_for_one_gaussian(rng):
     assert np.all(np.isfinite(det.n_components_loglik_))
 
 
+def test_auto_ignores_constant_columns_and_falls_back_to_one_component(rng):
+    X = rng.standard_normal((400, 3))
+    with_dead = np.c_[X, np.ones(400)]  # a dead unit: its shrunk variance falls with the count
+    det = GaussianMixtureOOD(n_components="auto", tied=True, calibration=None, random_state=0)
+    assert det.fit(with_dead).n_components_ == det.fit(X).n_components_ <= 2
+    tiny = GaussianMixtureOOD(n_components="auto", tied=True, calibration=None).fit(X[:3])
+    assert tiny.n_components_ == 1 and np.isfinite(tiny.score_samples(X[:5])).all()
+
+
 def test_auto_with_restarts_round_trips_bit_exact(rng, tmp_path):
     X, means = _blobs(rng, 800)
     det = GaussianMixtureOOD(n_components="auto", n_restarts=3, tied=True, random_state=0).fit(X)

@@ -281,8 +281,15 @@ class GaussianMixtureOOD(CalibratedDetector):
         return state
 
     def _choose_n_components(self, X: np.ndarray, seed: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """The held-out-likelihood choice of ``n_components="auto"`` (see the class notes)."""
-        n, d = X.shape
+        """The held-out-likelihood choice of ``n_components="auto"`` (see the class notes).
+
+        Columns constant on all rows are left out of the held-out likelihood: their shrunk
+        variance falls as the components' mean variance does, and a held-out row that sits
+        exactly on the constant would reward ever more components for nothing. When no count
+        can be fitted (a handful of rows), one component."""
+        n = X.shape[0]
+        live = np.ptp(X, axis=0) > 0
+        X = X[:, live] if live.any() else X
         perm = np.random.RandomState(seed).permutation(n)
         n_out = max(1, n // 5)
         held, fit_rows = X[perm[:n_out]], X[np.sort(perm[n_out:])]
@@ -297,6 +304,8 @@ class GaussianMixtureOOD(CalibratedDetector):
                 run = _fit_components(fit_rows, K, seed, self.tied, self.shrinkage,
                                       self.chunk_size)  # fmt: skip
                 rows = _mixture_log_density(held, run, self.tied, self.shrinkage, self.chunk_size)
+                if not np.isfinite(rows).all():
+                    rows = None
             except (ValueError, np.linalg.LinAlgError):
                 rows = None  # k-means found fewer components, a singular covariance, ...
             grid.append(K)
@@ -311,12 +320,6 @@ class GaussianMixtureOOD(CalibratedDetector):
                 if loglik[-1] < float(np.mean(best_rows)) - 2.0 * se:
                     break
             K *= 2
-        best_ll = -np.inf if best_rows is None else float(np.mean(best_rows))
-        if not np.isfinite(best_ll):
-            raise ValueError(
-                f"n_components='auto' could not fit a mixture on {m} rows of {d} features "
-                "for any component count; pass an int n_components"
-            )
         return best, np.asarray(grid, dtype=np.int64), np.asarray(loglik)
 
     def _prepare_scoring(self) -> None:
