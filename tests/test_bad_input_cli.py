@@ -272,6 +272,8 @@ for cid, extra, pattern in [
     ("--statistic typicality with --method kde", ("X", "--method", "kde", "--statistic",
                                                    "typicality"),
      r"`--statistic` typicality is for the Mahalanobis methods"),
+    ("--n-clusters with --method mixture", ("X", "--method", "mixture", "--n-clusters", "4"),
+     r"`--n-clusters` is used by --method cluster or relative only, got --method mixture"),
     ("--n-components with --method global", ("X", "--n-components", "4"),
      r"`--n-components` is used by --method mixture only, got --method global"),
     ("--n-restarts with --method kde", ("X", "--method", "kde", "--n-restarts", "2"),

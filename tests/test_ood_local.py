@@ -290,8 +290,9 @@ def test_bad_input(rng):
     X = rng.normal(size=(100, 4))
     with pytest.raises(ValueError, match=r"`n_neighbors` must be <= the number of reference rows, 80"):
         LocalGaussianOOD(n_neighbors=90).fit(X)  # 20 rows held out
-    with pytest.raises(ValueError, match=r"`n_neighbors` must be <= the number of reference rows, 100"):
-        LocalGaussianOOD(n_neighbors=101, calibration=None).fit(X)
+    with pytest.raises(ValueError, match=r"`n_neighbors` must be <= the number of rows of X minus one, 99, "
+                                         r"with calibration=None"):
+        LocalGaussianOOD(n_neighbors=100, calibration=None).fit(X)  # no row has 100 others
     for k in (0, 1, 2):
         with pytest.raises(ValueError, match=rf"`n_neighbors` must be an integer >= 3, got {k}"):
             LocalGaussianOOD(n_neighbors=k).fit(X)

@@ -145,6 +145,7 @@ def test_crafted_files_are_refused(rng, tmp_path):
         (lambda m, a: a.__setitem__("means_", a["means_"][:2]), "means_"),
         (lambda m, a: m["params"].__setitem__("n_components", 2), "n_components_"),
         (lambda m, a: m["params"].__setitem__("aggregate", "mean"), "invalid parameters"),
+        (lambda m, a: m["params"].__setitem__("n_components", "auto"), "n_components_grid_"),
         (lambda m, a: a.pop("calibration_scores_"), "calibration_scores_"),
     ]
     for mutate, match in cases:
@@ -216,6 +217,28 @@ def test_auto_ignores_constant_columns_and_falls_back_to_one_component(rng):
     assert det.fit(with_dead).n_components_ == det.fit(X).n_components_ <= 2
     tiny = GaussianMixtureOOD(n_components="auto", tied=True, calibration=None).fit(X[:3])
     assert tiny.n_components_ == 1 and np.isfinite(tiny.score_samples(X[:5])).all()
+
+
+def test_auto_steps_down_when_the_refit_leaves_a_component_too_small(rng, monkeypatch):
+    import infogauss.ood._mixture as M
+
+    real = M._fit_components
+    X = _blobs(rng, 600)[0]
+    chosen = GaussianMixtureOOD(n_components="auto", calibration=None, random_state=0).fit(X)
+    K = chosen.n_components_
+    assert K >= 2
+
+    def refit_fails(X_, k, *a):  # the selection (480 rows) fits K; the refit on all rows not
+        if k == K and X_.shape[0] == 600:
+            raise ValueError("k-means component 0 holds 2 row(s)")
+        return real(X_, k, *a)
+
+    monkeypatch.setattr(M, "_fit_components", refit_fails)
+    det = GaussianMixtureOOD(n_components="auto", calibration=None, random_state=0).fit(X)
+    np.testing.assert_array_equal(det.n_components_grid_, chosen.n_components_grid_)
+    assert det.n_components_ == K // 2 and det.means_.shape == (K // 2, 4)
+    with pytest.raises(ValueError, match="holds 2 row"):
+        GaussianMixtureOOD(n_components=K, calibration=None, random_state=0).fit(X)
 
 
 def test_auto_with_restarts_round_trips_bit_exact(rng, tmp_path):

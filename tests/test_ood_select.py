@@ -142,7 +142,7 @@ def test_suite_merge_keeps_the_other_sets_with_their_commit(tmp_path):
     assert kept["x"]["run"]["config"] == {"splits": 2}
     kept["y"] = {**one_set(0.7), "run": {"environment": {"git": {"sha": "b" * 40}}}}
     md = _render.ood_suite({"sets": kept, "environment": {"git": {"sha": "b" * 40}}})
-    assert "x at aaaaaaa; y at bbbbbbb" in md
+    assert "x at aaaaaaa (seed ?, 2 splits); y at bbbbbbb" in md
     (tmp_path / "other.json").write_text(json.dumps({"benchmark": "calibration"}))
     with pytest.raises(SystemExit, match="not an ood_suite results file"):
         ood_suite._kept_sets(tmp_path / "other.json")

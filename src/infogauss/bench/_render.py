@@ -467,6 +467,9 @@ def ood_suite(payload: dict) -> str:
     for name, res in payload["sets"].items():
         git = ((res.get("run") or {}).get("environment") or payload.get("environment") or {}).get("git") or {}
         sha = (git.get("sha") or "unknown")[:7] + (" (dirty)" if git.get("dirty") else "")
+        cfg = (res.get("run") or {}).get("config") or {}
+        if cfg:  # a merge with another seed or split count is a different run too
+            sha += f" (seed {cfg.get('seed', '?')}, {cfg.get('splits', '?')} splits)"
         runs.setdefault(sha, []).append(name)
     if len(runs) > 1:  # a --merge run: say which sets ran at which commit
         lines += ["", "Sets run at different commits (a `--merge` run redid some; a detector "

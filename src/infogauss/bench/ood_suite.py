@@ -315,7 +315,8 @@ def main(argv=None) -> int:
             log.info("%s/%s: best infogauss %s %.4f, best baseline %s %.4f, selected %s", name, k,
                      s["best_infogauss"], s["best_infogauss_auroc"], s["best_baseline"],
                      s["best_baseline_auroc"], s["selected_auroc"])  # fmt: skip
-    payload = {"benchmark": "ood_suite", "config": {"sets": args.set, **config},
+    specs = [r["run"]["config"].get("set", n) for n, r in sets.items()]  # kept and redone
+    payload = {"benchmark": "ood_suite", "config": {"sets": specs, **config},
                "environment": env, "sets": sets,
                "runtime_seconds": time.perf_counter() - t_start}  # fmt: skip
     _, md = write_outputs(out, payload, _render.ood_suite)

@@ -118,7 +118,7 @@ def configure_ood(parser: argparse.ArgumentParser) -> None:
                      "threshold and p-values (default); none: training quantile, no p-values")
     fit.add_argument("--calibration-size", type=_calibration_size, default=0.2,
                      help="fraction in (0, 1) or number of rows held out [0.2]")
-    fit.add_argument("--n-clusters", type=positive_int, default=10,
+    fit.add_argument("--n-clusters", type=positive_int, default=None,
                      help="k-means clusters (cluster; relative without labels) [10]")
     add_shrinkage(fit)
     fit.add_argument("--bandwidth", type=_bandwidth, default="loo",
@@ -265,6 +265,10 @@ def run_ood_fit(args: argparse.Namespace) -> int:
     _require(MahalanobisOOD, "save")  # before the work, not after it
     size = args.calibration_size
     calib = None if args.calibration == "none" else args.calibration
+    if args.method in ("kde", "mixture") and args.n_clusters is not None:
+        raise ValueError(f"`--n-clusters` is used by --method cluster or relative only, got "
+                         f"--method {args.method}"
+                         + ("; the mixture's count is --n-components" if args.method == "mixture" else ""))
     for flag, value in (("--n-components", args.n_components), ("--n-restarts", args.n_restarts)):
         if value is not None and args.method != "mixture":
             raise ValueError(f"`{flag}` is used by --method mixture only, got --method "
@@ -291,7 +295,7 @@ def run_ood_fit(args: argparse.Namespace) -> int:
                                calibration_size=size, random_state=args.seed)  # fmt: skip
     else:
         det = MahalanobisOOD(
-            method=args.method, statistic=args.statistic, n_clusters=args.n_clusters,
+            method=args.method, statistic=args.statistic, n_clusters=10 if args.n_clusters is None else args.n_clusters,
             contamination=args.contamination, calibration=calib,
             calibration_size=size, shrinkage=args.shrinkage, random_state=args.seed,
         )  # fmt: skip
@@ -310,6 +314,8 @@ def run_ood_fit(args: argparse.Namespace) -> int:
             "n_fit": int(det.n_samples_seen_), "n_calibration": n_cal,
             "contamination": args.contamination, "threshold": float(det.offset_),
             "calibration_size": size if args.calibration == "split" else None,
+            **({"n_components": int(det.n_components_), "n_restarts": int(det.n_restarts)}
+               if args.method == "mixture" else {}),
         },
         f"fitted a {_KINDS.get(args.method, args.method + ' Mahalanobis')} "
         f"OOD detector to {X.shape[0]} x {X.shape[1]} "

@@ -340,6 +340,12 @@ class LocalGaussianOOD(CalibratedDetector):
     def _fit_state(self, X: np.ndarray, y: Any, rng: Any) -> dict:
         n, d = X.shape
         k = self.n_neighbors
+        if self.calibration is None and k > n - 1:
+            raise ValueError(
+                f"`n_neighbors` must be <= the number of rows of X minus one, {n - 1}, with "
+                f"calibration=None (offset_ comes from each row's k nearest *other* rows); got "
+                f"{k}. Pass more rows or a smaller n_neighbors"
+            )
         if k > n:
             held = "" if self.calibration is None else (
                 " (the rows of X left after holding out the calibration part; calibration_size "

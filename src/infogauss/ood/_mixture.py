@@ -113,15 +113,18 @@ class GaussianMixtureOOD(CalibratedDetector):
         Number of k-means components (each needs at least 3 rows unless ``tied``).
         ``"auto"`` chooses it by held-out likelihood on the fitting rows alone: a fifth of
         them is held out, a mixture is fitted on the rest for each count on the grid
-        1, 2, 4, 8, … (up to a quarter of the rows when ``tied``, a tenth otherwise, at most
+        1, 2, 4, 8, … (up to a quarter of the rows fitted on when ``tied``, a tenth otherwise, at most
         :data:`AUTO_MAX_COMPONENTS`; the search stops at the first count whose mean
         held-out log-density is below the best one's by more than two standard errors), and
-        the count with the highest mean held-out log-density is refitted on all rows. The grid and its held-out log-likelihoods are kept in
+        the count with the highest mean held-out log-density is refitted on all rows (or,
+        should an untied component of that refit hold fewer than 3 rows, the next smaller
+        count of the grid). The grid and its held-out log-likelihoods are kept in
         ``n_components_grid_`` / ``n_components_loglik_``.
     n_restarts : int >= 1, default=1
         Number of k-means runs (seeds drawn from ``random_state``) whose mixtures are averaged:
         the density is the mean of the ``n_restarts`` mixture densities, itself a mixture of
-        ``n_restarts × n_components_`` components. One k-means partition of many components
+        ``n_restarts × n_components_`` components of weights ``w / n_restarts`` (with
+        ``aggregate="max"``, the best of those components). One k-means partition of many components
         is one of many nearly equally good ones, and the detector's ranking varies with it
         (by about a point of AUROC on the text set of ``infogauss bench ood_suite`` with 100
         components); the average is a smoother density. With ``tied``, every component
@@ -159,7 +162,7 @@ class GaussianMixtureOOD(CalibratedDetector):
         Lower Cholesky factors (the only factorisation, done in ``fit``).
     weights_ : ndarray of shape (n_restarts * n_components_,)
         Component shares of the fitting rows, divided by ``n_restarts`` (sum to 1).
-    shrinkage_ : ndarray of shape (n_components,) (one value when tied)
+    shrinkage_ : ndarray of shape (n_restarts * n_components_,) (one value when tied)
         Intensities used (NaN for ``"diagonal"``).
     kmeans_ : sklearn.cluster.KMeans
         The first run's clustering (not saved: a fit-time by-product).
@@ -233,7 +236,9 @@ class GaussianMixtureOOD(CalibratedDetector):
         self._check_protocol_params()
 
     def _min_fit(self) -> int:
-        return 2 if self.n_components == "auto" else self.n_components
+        if self.n_components == "auto":
+            return 2 if self.tied else 3
+        return self.n_components
 
     # ------------------------------------------------------------------ fitting
     def _fit_state(self, X: np.ndarray, y: Any, rng: Any) -> dict:
@@ -254,8 +259,17 @@ class GaussianMixtureOOD(CalibratedDetector):
         else:
             seeds = check_random_state(self.random_state).randint(
                 np.iinfo(np.int32).max, size=self.n_restarts).tolist()
-        runs = [_fit_components(X, K, s, self.tied, self.shrinkage, self.chunk_size)
-                for s in seeds]  # fmt: skip
+        while True:
+            try:
+                runs = [_fit_components(X, K, s, self.tied, self.shrinkage, self.chunk_size)
+                        for s in seeds]  # fmt: skip
+                break
+            except ValueError:
+                # "auto" chose K on one k-means run of 4/5 of the rows; a run on all of them
+                # may leave an untied component too small: the next smaller count on the grid
+                if self.n_components != "auto" or K == 1:
+                    raise
+                K //= 2
         R = len(runs)
         means = np.concatenate([r["means"] for r in runs])
         weights = np.concatenate([r["counts"] for r in runs]) / (n * R)
@@ -352,7 +366,7 @@ class GaussianMixtureOOD(CalibratedDetector):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components), float64
+        ndarray of shape (n_samples, n_restarts * n_components_), float64
             Columns follow ``means_``; higher = more typical of that component.
         """
         return self._component_log_density(self._check_X(X)) + self._log_weights
@@ -384,7 +398,9 @@ class GaussianMixtureOOD(CalibratedDetector):
         if self.n_components == "auto":
             grid, ll = arrays.pop("n_components_grid_", None), arrays.pop("n_components_loglik_", None)
             if (grid is None or ll is None or grid.ndim != 1 or grid.shape != ll.shape
-                    or grid.dtype != np.int64 or ll.dtype != np.float64 or k not in grid):
+                    or grid.dtype != np.int64 or ll.dtype != np.float64 or k not in grid
+                    or grid[0] < 1 or np.any(np.diff(grid) <= 0)
+                    or np.isnan(ll).any() or np.isposinf(ll).any()):
                 raise err(path, "n_components_grid_ / n_components_loglik_ are missing or invalid")
             self.n_components_grid_, self.n_components_loglik_ = grid, ll
         K, d = k * self.n_restarts, self.n_features_in_
