@@ -251,12 +251,11 @@ def summarise(result: dict) -> dict:
 def _kept_sets(out) -> dict:
     """The sets of an earlier results file (``--merge``), each with the environment and config
     it ran with (moved into the set from the file's top level when the set has none)."""
-    import json
     from pathlib import Path
 
     if not Path(out).exists():
         return {}
-    old = json.loads(Path(out).read_text())
+    old = _io.read_results(out)  # the current schema, older files converted
     if old.get("benchmark") != "ood_suite":
         raise SystemExit(f"--merge: {out} is not an ood_suite results file")
     kept = {}

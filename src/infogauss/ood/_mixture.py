@@ -75,27 +75,43 @@ def _fit_components(X: np.ndarray, K: int, seed: Any, tied: bool, shrinkage: Any
     return out
 
 
+def _scoring_factors(means: np.ndarray, weights: np.ndarray, chol: np.ndarray,
+                     tied: bool) -> list:  # fmt: skip
+    """The prepared factors of a mixture: one for all components when tied, else one each."""
+    if tied:
+        return [core.ScoringFactor(chol, means, weights @ means)]
+    return [core.ScoringFactor(L, m[None, :], m) for L, m in zip(chol, means)]
+
+
+def _component_log_densities(X: np.ndarray, factors: list, tied: bool,
+                             chunk_size: int | None) -> np.ndarray:  # fmt: skip
+    """``log N(x; μ_k, Σ_k)`` of every component, shape (n_samples, n_components)."""
+    d = X.shape[1]
+    if tied:
+        f = factors[0]
+        m2 = core.mahalanobis_sq_to_means(X, f.means, f.chol, center=f.center,
+                                          chunk_size=chunk_size, factor=f, dtype=np.float64)  # fmt: skip
+        return _log_gaussian(m2, d, f.logdet)
+    out = np.empty((X.shape[0], len(factors)))
+    for j, f in enumerate(factors):
+        m2 = core.mahalanobis_sq(X, f.center, f.chol, chunk_size=chunk_size, factor=f,
+                                 dtype=np.float64)  # fmt: skip
+        out[:, j] = _log_gaussian(m2, d, f.logdet)
+    return out
+
+
 def _mixture_log_density(X: np.ndarray, run: dict, tied: bool, shrinkage: Any,
                          chunk_size: int | None) -> np.ndarray:  # fmt: skip
     """``log Σ_k w_k N(x; μ_k, Σ_k)`` of one :func:`_fit_components` run (the held-out
     likelihood of ``n_components="auto"``)."""
-    d = X.shape[1]
     w = run["counts"] / run["counts"].sum()
     if tied:
         cov, _ = core.covariance_from_stats(run["pooled"], shrinkage)
         chol = core.cholesky_factor(cov, name="tied covariance")
-        f = core.ScoringFactor(chol, run["means"], w @ run["means"])
-        m2 = core.mahalanobis_sq_to_means(X, f.means, f.chol, center=f.center,
-                                          chunk_size=chunk_size, factor=f, dtype=np.float64)  # fmt: skip
-        logp = _log_gaussian(m2, d, f.logdet)
     else:
-        logp = np.empty((X.shape[0], w.size))
-        for j, (L, mu) in enumerate(zip(run["cholesky"], run["means"])):
-            f = core.ScoringFactor(L, mu[None, :], mu)
-            m2 = core.mahalanobis_sq(X, f.center, f.chol, chunk_size=chunk_size, factor=f,
-                                     dtype=np.float64)  # fmt: skip
-            logp[:, j] = _log_gaussian(m2, d, f.logdet)
-    return logsumexp(logp + np.log(w), axis=1)
+        chol = run["cholesky"]
+    factors = _scoring_factors(run["means"], w, chol, tied)
+    return logsumexp(_component_log_densities(X, factors, tied, chunk_size) + np.log(w), axis=1)
 
 
 class GaussianMixtureOOD(CalibratedDetector):
@@ -337,29 +353,12 @@ class GaussianMixtureOOD(CalibratedDetector):
         return best, np.asarray(grid, dtype=np.int64), np.asarray(loglik)
 
     def _prepare_scoring(self) -> None:
-        center = self.weights_ @ self.means_
-        if self.tied:
-            self._factors = [core.ScoringFactor(self.cholesky_, self.means_, center)]
-        else:
-            self._factors = [core.ScoringFactor(L, m[None, :], m)
-                             for L, m in zip(self.cholesky_, self.means_)]  # fmt: skip
+        self._factors = _scoring_factors(self.means_, self.weights_, self.cholesky_, self.tied)
         self._log_weights = np.log(self.weights_)
 
     # ------------------------------------------------------------------ scoring
     def _component_log_density(self, X: np.ndarray) -> np.ndarray:
-        d = self.means_.shape[1]
-        if self.tied:
-            f = self._factors[0]
-            m2 = core.mahalanobis_sq_to_means(X, f.means, f.chol, center=f.center,
-                                              chunk_size=self.chunk_size, factor=f,
-                                              dtype=np.float64)  # fmt: skip
-            return _log_gaussian(m2, d, f.logdet)
-        out = np.empty((X.shape[0], len(self._factors)))
-        for j, f in enumerate(self._factors):
-            m2 = core.mahalanobis_sq(X, f.center, f.chol, chunk_size=self.chunk_size, factor=f,
-                                     dtype=np.float64)  # fmt: skip
-            out[:, j] = _log_gaussian(m2, d, f.logdet)
-        return out
+        return _component_log_densities(X, self._factors, self.tied, self.chunk_size)
 
     def component_log_density(self, X: Any) -> np.ndarray:
         """Weighted log-densities ``log w_k + log N(x; μ_k, Σ_k)`` of every component.
